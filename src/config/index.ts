@@ -1,0 +1,138 @@
+import path from 'node:path';
+import { envSchema, type Role } from './env-schema.js';
+import { type LinkSigningKey, parseKey32, parseLinkSigningKeys } from './keys-parsing.js';
+import { expandSecretFiles } from './secrets-from-env.js';
+
+export type { Role } from './env-schema.js';
+export type { LinkSigningKey } from './keys-parsing.js';
+
+export interface Config {
+  role: Role;
+  production: boolean;
+  logLevel: string;
+  port: number;
+  databaseUrl: string;
+  dbSchema: string;
+  redisUrl: string;
+  queuePrefix: string;
+  adminToken: string | undefined;
+  publicUrl: string;
+  /** Undefined outside production until `ensureGeneratedSecrets` fills them from the data dir. */
+  linkSigningKeys: LinkSigningKey[] | undefined;
+  secretsKey: Buffer | undefined;
+  dataDir: string;
+  spoolDir: string;
+  spoolQuotaBytes: number;
+  maxRecordingBytes: number;
+  dataKeyCacheMs: number;
+  linkTtlSeconds: number;
+  local: { enabled: boolean; keyFile: string; storageDir: string };
+  allowPrivateEndpoints: string[];
+  awsConnectorPrincipal: string | undefined;
+  worker: {
+    concurrency: number;
+    retentionIntervalMs: number;
+    reconcileIntervalMs: number;
+    blockedRetryMs: number;
+    jobLockMs: number;
+  };
+  inbox: { dir: string; hmacKey: Buffer } | undefined;
+}
+
+/** Every bad variable, reported at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment once, at start-up, for one role. Nothing reads
+ * `process.env` elsewhere: the result is passed down explicitly.
+ */
+export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
+  const problems: string[] = [];
+  const env = expandSecretFiles(rawEnv, problems);
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const serves = role === 'api' || role === 'start';
+  const runsKeys = role !== 'migrate';
+
+  if (serves && !e.CUSTODY_ADMIN_TOKEN) problems.push('CUSTODY_ADMIN_TOKEN: required to serve the API');
+
+  let linkSigningKeys: LinkSigningKey[] | undefined;
+  if (e.CUSTODY_LINK_SIGNING_KEYS) {
+    const r = parseLinkSigningKeys(e.CUSTODY_LINK_SIGNING_KEYS);
+    if (r.problem) problems.push(`CUSTODY_LINK_SIGNING_KEYS: ${r.problem}`);
+    linkSigningKeys = r.keys;
+  } else if (production && runsKeys) {
+    problems.push('CUSTODY_LINK_SIGNING_KEYS: required when NODE_ENV=production');
+  }
+
+  let secretsKey: Buffer | undefined;
+  if (e.CUSTODY_SECRETS_KEY) {
+    const r = parseKey32(e.CUSTODY_SECRETS_KEY);
+    if (r.problem) problems.push(`CUSTODY_SECRETS_KEY: ${r.problem}`);
+    secretsKey = r.key;
+  } else if (production && runsKeys) {
+    problems.push('CUSTODY_SECRETS_KEY: required when NODE_ENV=production');
+  }
+
+  let inbox: Config['inbox'];
+  if (e.CUSTODY_INBOX_DIR || e.CUSTODY_INBOX_HMAC_KEY) {
+    if (!e.CUSTODY_INBOX_DIR || !e.CUSTODY_INBOX_HMAC_KEY) {
+      problems.push('CUSTODY_INBOX_DIR and CUSTODY_INBOX_HMAC_KEY: direct queue ingest needs both');
+    } else {
+      const r = parseKey32(e.CUSTODY_INBOX_HMAC_KEY);
+      if (r.problem) problems.push(`CUSTODY_INBOX_HMAC_KEY: ${r.problem}`);
+      else inbox = { dir: path.resolve(e.CUSTODY_INBOX_DIR), hmacKey: r.key! };
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const dataDir = path.resolve(e.CUSTODY_DATA_DIR);
+  return {
+    role,
+    production,
+    logLevel: e.LOG_LEVEL,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dbSchema: e.CUSTODY_DB_SCHEMA,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.CUSTODY_QUEUE_PREFIX,
+    adminToken: e.CUSTODY_ADMIN_TOKEN,
+    publicUrl: (e.CUSTODY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    linkSigningKeys,
+    secretsKey,
+    dataDir,
+    spoolDir: path.resolve(e.CUSTODY_SPOOL_DIR ?? path.join(dataDir, 'spool')),
+    spoolQuotaBytes: e.CUSTODY_SPOOL_QUOTA_BYTES,
+    maxRecordingBytes: e.CUSTODY_MAX_RECORDING_BYTES,
+    dataKeyCacheMs: e.CUSTODY_DATA_KEY_CACHE_SECONDS * 1000,
+    linkTtlSeconds: e.CUSTODY_LINK_TTL_SECONDS,
+    local: {
+      enabled: e.CUSTODY_LOCAL_PROVIDER === 'on',
+      keyFile: path.resolve(e.CUSTODY_LOCAL_KEY_FILE ?? path.join(dataDir, 'local-master.key')),
+      storageDir: path.resolve(e.CUSTODY_LOCAL_STORAGE_DIR ?? path.join(dataDir, 'storage')),
+    },
+    allowPrivateEndpoints: e.CUSTODY_ALLOW_PRIVATE_ENDPOINTS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    awsConnectorPrincipal: e.CUSTODY_AWS_CONNECTOR_PRINCIPAL,
+    worker: {
+      concurrency: e.CUSTODY_TRANSFER_CONCURRENCY,
+      retentionIntervalMs: e.CUSTODY_RETENTION_INTERVAL_SECONDS * 1000,
+      reconcileIntervalMs: e.CUSTODY_RECONCILE_INTERVAL_SECONDS * 1000,
+      blockedRetryMs: e.CUSTODY_BLOCKED_RETRY_SECONDS * 1000,
+      jobLockMs: e.CUSTODY_JOB_LOCK_MS,
+    },
+    inbox,
+  };
+}

@@ -1,0 +1,27 @@
+import type { KeyringNode } from '@aws-crypto/client-node';
+
+/**
+ * A tenant's wrapping key, seen through the AWS Encryption SDK's keyring abstraction.
+ *
+ * Why a keyring: the object format is the ESDK message format, so whatever wraps the
+ * data key (a local raw AES key, AWS KMS, Azure Key Vault) must be a keyring for the
+ * tenant to decrypt with AWS's own tools. One provider instance serves one storage
+ * version of one tenant; the registry builds it from the validated storage config.
+ */
+export interface KeyProvider {
+  /** `local`, `aws-kms`, `azure-keyvault`: what the tenant registered. */
+  readonly kind: string;
+  /**
+   * Stable identifier of the wrapping key (and version where the provider has one),
+   * recorded on every recording it wraps so old recordings stay readable after rotation.
+   */
+  readonly keyId: string;
+  /** The keyring that wraps (on encrypt) and unwraps (on decrypt) data keys. */
+  keyring(): KeyringNode;
+}
+
+/** Builds the key provider for one tenant from its (validated) storage configuration. */
+export interface KeyProviderFactory<C = unknown> {
+  readonly kind: string;
+  create(tenantId: string, config: C): Promise<KeyProvider>;
+}

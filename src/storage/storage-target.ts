@@ -1,0 +1,55 @@
+import type { Readable } from 'node:stream';
+
+/** What a target reports about one stored object. */
+export interface ObjectInfo {
+  key: string;
+  /** Size in bytes of the stored (encrypted) object. */
+  size: number;
+  /** Provider version id or etag where the store has one; recorded as the storage version. */
+  version?: string;
+}
+
+export interface PutOptions {
+  /** Exact byte length when known up front (lets S3 pick single PUT vs multipart). */
+  contentLength?: number;
+  /** Stored as object metadata; the object itself is always ciphertext. */
+  contentType?: string;
+  /** Non-secret metadata (recording id, format version). Never personal data. */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * A tenant's bucket or container (or the `local` directory standing in for one).
+ *
+ * Keys are relative to the tenant's configured prefix and produced by the service
+ * (never taken from a request). `put` must be atomic from a reader's point of view:
+ * a crashed upload never leaves a complete-looking object under `key`, and a repeated
+ * `put` of the same key replaces any partial or earlier attempt.
+ */
+export interface StorageTarget {
+  readonly provider: string;
+  /** Human-readable location of `key` (bucket URL, path) recorded on the recording. */
+  locationOf(key: string): string;
+  put(key: string, body: Readable, options?: PutOptions): Promise<ObjectInfo>;
+  /** `undefined` when the object does not exist. */
+  head(key: string, options?: { signal?: AbortSignal }): Promise<ObjectInfo | undefined>;
+  /** Streams the object, or only `range` of it. Rejects with `ObjectNotFoundError` when missing. */
+  get(key: string, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
+  /** Idempotent: deleting a missing object succeeds. Also removes leftovers of failed puts. */
+  delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Complete objects under `prefix` (relative to the tenant's root), in key order. */
+  list(prefix?: string, options?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>;
+}
+
+/** Builds the target for one tenant from its validated storage configuration. */
+export interface StorageTargetFactory<C = unknown> {
+  readonly provider: string;
+  create(tenantId: string, config: C): Promise<StorageTarget>;
+}
