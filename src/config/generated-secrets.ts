@@ -19,7 +19,8 @@ export async function ensureGeneratedSecrets(config: Config, log: Logger): Promi
     const r = parseLinkSigningKeys(contents.toString('utf8').trim());
     if (!r.keys) throw new Error(`${file}: ${r.problem}`);
     config.linkSigningKeys = r.keys;
-    if (created) log.warn({ file }, 'generated playback-link signing keys; set CUSTODY_LINK_SIGNING_KEYS in production');
+    if (created)
+      log.warn({ file }, 'generated playback-link signing keys; set CUSTODY_LINK_SIGNING_KEYS in production');
   }
   if (!config.secretsKey) {
     const file = path.join(config.dataDir, 'secrets.key');

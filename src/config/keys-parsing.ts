@@ -10,11 +10,15 @@ const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 /** Parses `kid:base64key[,kid:base64key…]`; the first key signs, all verify. */
 export function parseLinkSigningKeys(value: string): { keys?: LinkSigningKey[]; problem?: string } {
   const keys: LinkSigningKey[] = [];
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const colon = part.indexOf(':');
     const kid = part.slice(0, colon);
     const encoded = part.slice(colon + 1);
-    if (colon < 1 || !KID.test(kid)) return { problem: 'each entry must be kid:base64key with kid [A-Za-z0-9_-]{1,32}' };
+    if (colon < 1 || !KID.test(kid))
+      return { problem: 'each entry must be kid:base64key with kid [A-Za-z0-9_-]{1,32}' };
     if (!BASE64.test(encoded)) return { problem: `key "${kid}" is not base64` };
     const key = Buffer.from(encoded, 'base64');
     if (key.length < 32) return { problem: `key "${kid}" must decode to at least 32 bytes` };

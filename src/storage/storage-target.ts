@@ -32,6 +32,10 @@ export interface ByteRange {
  * (never taken from a request). `put` must be atomic from a reader's point of view:
  * a crashed upload never leaves a complete-looking object under `key`, and a repeated
  * `put` of the same key replaces any partial or earlier attempt.
+ *
+ * Every operation checks its key with `assertObjectKey` (and `list` its prefix with
+ * `assertObjectKeyPrefix`) from `object-key.ts`, rejecting with `InvalidObjectKeyError`;
+ * `test/contract/storage-target.suite.ts` holds each implementation to all of this.
  */
 export interface StorageTarget {
   readonly provider: string;

@@ -1,0 +1,75 @@
+import type { Context } from '../../context.js';
+import { transaction } from '../../db/pool.js';
+import {
+  getRecording,
+  lockRecording,
+  markDeleted,
+  markDeleting,
+  type RecordingRow,
+} from '../../db/recordings.js';
+import { conflict, notFound } from '../../errors.js';
+import { appendAudit } from '../audit.js';
+
+export type DeleteReason = 'request' | 'retention';
+
+/**
+ * Marks a recording `deleting` (refused under legal hold) and hands the removal to the
+ * delete job. Idempotent: a second request for a deleting or deleted recording is a no-op.
+ */
+export async function requestDelete(
+  ctx: Context,
+  actor: string,
+  recordingId: string,
+  reason: DeleteReason,
+): Promise<RecordingRow> {
+  const row = await transaction(ctx.db, async (tx) => {
+    const r = await lockRecording(tx, recordingId);
+    if (!r) throw notFound('Recording');
+    if (r.status === 'deleting' || r.status === 'deleted') return r;
+    if (r.legal_hold) throw conflict('The recording is on legal hold.', 'LEGAL_HOLD');
+    await markDeleting(tx, r.id);
+    await appendAudit(tx, r.tenant_id, {
+      actor,
+      action: 'recording.delete-requested',
+      target: `recording:${r.id}`,
+      detail: { reason, previousStatus: r.status },
+    });
+    return { ...r, status: 'deleting' as const };
+  });
+  if (row.status === 'deleting') {
+    await ctx.producer.removeTransfer(row.id);
+    await ctx.producer
+      .enqueueDelete({ v: 1, recordingId: row.id, tenantId: row.tenant_id, reason })
+      .catch(() => ctx.log.warn({ recordingId: row.id }, 'delete not enqueued; the reconciler will'));
+  }
+  return row;
+}
+
+/**
+ * Removes every copy of a `deleting` recording — the stored object (or whatever part of
+ * it a running transfer uploaded), the spooled copy, the pending job — then marks it
+ * `deleted`. Safe to repeat; a transfer that finishes afterwards sees the status and
+ * removes its own upload.
+ */
+export async function performDelete(ctx: Context, recordingId: string): Promise<boolean> {
+  const r = await getRecording(ctx.db, recordingId);
+  if (!r || r.status !== 'deleting') return false;
+  await ctx.producer.removeTransfer(r.id);
+  if (r.storage_version !== null && r.object_key) {
+    const storage = await ctx.storage.resolve(r.tenant_id, r.storage_version);
+    await storage.target.delete(r.object_key);
+  }
+  if (r.spool_file) await ctx.spool.remove(r.spool_file);
+  return transaction(ctx.db, async (tx) => {
+    const done = await markDeleted(tx, r.id);
+    if (done) {
+      await appendAudit(tx, r.tenant_id, {
+        actor: 'system',
+        action: 'recording.deleted',
+        target: `recording:${r.id}`,
+        detail: {},
+      });
+    }
+    return done;
+  });
+}

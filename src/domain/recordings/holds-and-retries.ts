@@ -1,0 +1,54 @@
+import type { Context } from '../../context.js';
+import { transaction } from '../../db/pool.js';
+import { getRecording, lockRecording, requeueBlocked, setLegalHold } from '../../db/recordings.js';
+import { conflict, notFound } from '../../errors.js';
+import { appendAudit } from '../audit.js';
+import { type RecordingView, recordingView } from './view.js';
+
+export async function putLegalHold(
+  ctx: Context,
+  actor: string,
+  recordingId: string,
+  hold: boolean,
+  reason: string | undefined,
+): Promise<RecordingView> {
+  await transaction(ctx.db, async (tx) => {
+    const r = await lockRecording(tx, recordingId);
+    if (!r) throw notFound('Recording');
+    if (r.status === 'deleting' || r.status === 'deleted') {
+      throw conflict('The recording is being deleted or is deleted.', 'RECORDING_DELETED');
+    }
+    await setLegalHold(tx, r.id, hold, reason ?? null);
+    await appendAudit(tx, r.tenant_id, {
+      actor,
+      action: hold ? 'recording.legal-hold-set' : 'recording.legal-hold-released',
+      target: `recording:${r.id}`,
+      detail: reason ? { reason } : {},
+    });
+  });
+  return recordingView((await getRecording(ctx.db, recordingId))!);
+}
+
+/** The tenant fixed its bucket or key: retry a blocked recording now. */
+export async function retryBlocked(ctx: Context, actor: string, recordingId: string): Promise<RecordingView> {
+  const requeued = await transaction(ctx.db, async (tx) => {
+    const ok = await requeueBlocked(tx, recordingId);
+    if (ok) {
+      const r = (await getRecording(tx, recordingId))!;
+      await appendAudit(tx, r.tenant_id, {
+        actor,
+        action: 'recording.retry',
+        target: `recording:${r.id}`,
+        detail: {},
+      });
+    }
+    return ok;
+  });
+  const row = (await getRecording(ctx.db, recordingId))!;
+  if (!requeued)
+    throw conflict(`Only a blocked recording can be retried (this one is ${row.status}).`, 'NOT_BLOCKED');
+  await ctx.producer
+    .enqueueTransfer({ v: 1, recordingId, tenantId: row.tenant_id })
+    .catch(() => ctx.log.warn({ recordingId }, 'retry not enqueued; the reconciler will'));
+  return recordingView(row);
+}

@@ -1,0 +1,67 @@
+import { LRUCache } from 'lru-cache';
+import { getStorageVersion } from '../../db/storage-versions.js';
+import type { Queryable } from '../../db/pool.js';
+import type { KeyProvider } from '../../keys/key-provider.js';
+import type { KeyProviderRegistry } from '../../keys/registry.js';
+import type { StorageRegistry } from '../../storage/registry.js';
+import type { StorageTarget } from '../../storage/storage-target.js';
+import type { ProviderPlan } from './providers.js';
+
+/** A tenant's storage version, ready to use: where objects go and which key wraps them. */
+export interface ResolvedStorage {
+  tenantId: string;
+  version: number;
+  provider: string;
+  target: StorageTarget;
+  keys: KeyProvider;
+}
+
+/**
+ * Builds targets and key providers for storage versions. Versions are immutable, so a
+ * built pair is cached (credentials and clients are reused across recordings).
+ */
+export class StorageResolver {
+  private readonly cache = new LRUCache<string, Promise<ResolvedStorage>>({ max: 1000 });
+
+  constructor(
+    private readonly db: Queryable,
+    readonly plans: Map<string, ProviderPlan>,
+    private readonly targets: StorageRegistry,
+    private readonly keyProviders: KeyProviderRegistry,
+  ) {}
+
+  plan(provider: string): ProviderPlan | undefined {
+    return this.plans.get(provider);
+  }
+
+  /** Builds from a config that is not (yet) a stored version: the registration handshake. */
+  async build(
+    tenantId: string,
+    provider: string,
+    config: Record<string, unknown>,
+    version = 0,
+  ): Promise<ResolvedStorage> {
+    const plan = this.plans.get(provider);
+    if (!plan) throw new Error(`storage provider ${provider} is not enabled`);
+    const [target, keys] = await Promise.all([
+      this.targets.create(plan.storageKind, tenantId, config),
+      this.keyProviders.create(plan.keyKind, tenantId, config),
+    ]);
+    return { tenantId, version, provider, target, keys };
+  }
+
+  resolve(tenantId: string, version: number): Promise<ResolvedStorage> {
+    const id = `${tenantId}/${version}`;
+    let hit = this.cache.get(id);
+    if (!hit) {
+      hit = (async () => {
+        const row = await getStorageVersion(this.db, tenantId, version);
+        if (!row) throw new Error(`storage version ${id} does not exist`);
+        return this.build(tenantId, row.provider, row.config, version);
+      })();
+      hit.catch(() => this.cache.delete(id));
+      this.cache.set(id, hit);
+    }
+    return hit;
+  }
+}
