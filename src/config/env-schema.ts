@@ -49,6 +49,8 @@ export const envSchema = z.object({
   /** Direct queue ingest: a directory shared with recorders; off unless set with a key. */
   CUSTODY_INBOX_DIR: z.string().optional(),
   CUSTODY_INBOX_HMAC_KEY: z.string().optional(),
+  /** Test-only fault injection: the worker SIGKILLs itself at this named point. Ignored in production. */
+  CUSTODY_TEST_CRASH_AT: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -37,6 +37,8 @@ export interface Config {
     jobLockMs: number;
   };
   inbox: { dir: string; hmacKey: Buffer } | undefined;
+  /** Named crash point for the crash-safety tests; never set in production. */
+  crashAt: string | undefined;
 }
 
 /** Every bad variable, reported at once. */
@@ -134,5 +136,6 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       jobLockMs: e.CUSTODY_JOB_LOCK_MS,
     },
     inbox,
+    crashAt: production ? undefined : e.CUSTODY_TEST_CRASH_AT,
   };
 }

@@ -18,9 +18,12 @@ export class Meter extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.bytes > this.limit) return done(this.onLimit());
-    this.hash.update(chunk);
-    done(null, chunk);
+    if (this.bytes > this.limit) {
+      done(this.onLimit());
+    } else {
+      this.hash.update(chunk);
+      done(null, chunk);
+    }
   }
 
   digest(): string {

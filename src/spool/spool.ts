@@ -12,6 +12,7 @@ import {
   openMessage,
 } from '../crypto/index.js';
 import { syncDir } from '../util/create-once.js';
+import { fileSink } from '../util/file-sink.js';
 import { Meter } from './meter.js';
 
 export interface Received {
@@ -73,13 +74,7 @@ export class Spool {
     const handle = await open(incoming, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
     const input = detach(body);
     try {
-      await pipeline(
-        input,
-        meter,
-        encrypt,
-        handle.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 }),
-      );
-      await handle.sync();
+      await pipeline(input, meter, encrypt, fileSink(handle));
       const { size: spoolBytes } = await handle.stat();
       await handle.close();
       await rename(incoming, final);

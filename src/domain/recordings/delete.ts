@@ -53,7 +53,7 @@ export async function requestDelete(
  */
 export async function performDelete(ctx: Context, recordingId: string): Promise<boolean> {
   const r = await getRecording(ctx.db, recordingId);
-  if (!r || r.status !== 'deleting') return false;
+  if (r?.status !== 'deleting') return false;
   await ctx.producer.removeTransfer(r.id);
   if (r.storage_version !== null && r.object_key) {
     const storage = await ctx.storage.resolve(r.tenant_id, r.storage_version);

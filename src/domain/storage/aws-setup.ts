@@ -16,12 +16,14 @@ export function awsSetup(values: {
   externalId: string;
   connectorPrincipal: string | undefined;
 }) {
+  // Template placeholders look like `${Name}` (as in CloudFormation), left for the tenant when unknown.
+  const slot = (name: string) => '$' + `{${name}}`;
   const fill = (text: string) =>
     JSON.parse(
       text
-        .replaceAll('${TenantId}', values.tenantId)
-        .replaceAll('${ExternalId}', values.externalId)
-        .replaceAll('${ConnectorPrincipal}', values.connectorPrincipal ?? '${ConnectorPrincipal}'),
+        .replaceAll(slot('TenantId'), values.tenantId)
+        .replaceAll(slot('ExternalId'), values.externalId)
+        .replaceAll(slot('ConnectorPrincipal'), values.connectorPrincipal ?? slot('ConnectorPrincipal')),
     );
   return {
     externalId: values.externalId,

@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { ConfigError } from '../config/index.js';
+import { runMigrate, runRole } from '../runtime.js';
+import { auditCommand } from './commands/audit.js';
+import { decryptCommand } from './commands/decrypt.js';
+import { inspectCommand } from './commands/inspect.js';
+
+const program = new Command('custody')
+  .description('Call recordings in each tenant’s own storage, under its own key.')
+  .showHelpAfterError();
+
+program.command('migrate').description('apply database migrations, then exit').action(runMigrate);
+program
+  .command('api')
+  .description('serve the HTTP API')
+  .action(() => runRole('api'));
+program
+  .command('worker')
+  .description('run the queue workers (transfer, delete, retention, reconciler)')
+  .action(() => runRole('worker'));
+program
+  .command('start')
+  .description('migrate, then API and workers in one process')
+  .action(() => runRole('start'));
+decryptCommand(program);
+inspectCommand(program);
+auditCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  process.stderr.write(`custody: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+import type { RouteSpec } from '../route.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { opsRoutes } from './ops.js';
+import { playbackRoute } from './playback.js';
+import { ingestRoute } from './recordings/ingest.js';
+import { manageRoutes } from './recordings/manage.js';
+import { readRoutes } from './recordings/read.js';
+import { storageRoutes } from './storage.js';
+import { tenantOpsRoutes } from './tenant-ops.js';
+import { tenantRoutes } from './tenants.js';
+
+/** Every route the service answers; the authorization tests iterate over this list. */
+export const allRoutes: RouteSpec[] = [
+  ...opsRoutes(() => allRoutes),
+  ...tenantRoutes,
+  ...apiKeyRoutes,
+  ...storageRoutes,
+  ...tenantOpsRoutes,
+  ingestRoute,
+  ...readRoutes,
+  ...manageRoutes,
+  playbackRoute,
+];

@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from '../context.js';
+import { ciphertextLength, createEncryptStream, type OpenedMessage, parseHeader } from '../crypto/index.js';
+import { transaction } from '../db/pool.js';
+import {
+  claimForTransfer,
+  clearSpool,
+  getRecording,
+  markStored,
+  type RecordingRow,
+} from '../db/recordings.js';
+import { getTenant } from '../db/tenants.js';
+import { appendAudit } from '../domain/audit.js';
+import { objectContext } from '../domain/recordings/open-stored.js';
+import type { ResolvedStorage } from '../domain/storage/resolver.js';
+import { IntegrityError, StorageError } from '../errors.js';
+import type { TransferJob } from '../queue/payloads.js';
+import { objectKeyFor } from '../storage/object-key.js';
+import { crashPoint } from './crash-point.js';
+import { block, fail, tenantFixable } from './outcomes.js';
+
+/** Crash points used by the crash-safety tests. */
+export const CRASH = {
+  midUpload: 'transfer:mid-upload',
+  afterStore: 'transfer:after-store-before-mark',
+} as const;
+
+/**
+ * Spool → encrypt under the tenant's key → put → verify → mark stored → drop the spool
+ * copy. Every step is idempotent: a crash or a duplicate job re-runs from the row's
+ * state and ends with one object and one stored row. Transient errors throw (the queue
+ * retries with backoff); tenant-fixable ones block; only a lost or corrupt spool fails.
+ */
+export async function transferRecording(ctx: Context, job: TransferJob): Promise<void> {
+  const r = await getRecording(ctx.db, job.recordingId);
+  if (!r || r.status === 'failed') return;
+  if (r.status === 'stored') return dropSpool(ctx, r);
+  if (r.status === 'deleting' || r.status === 'deleted') return; // the delete job removes every copy
+
+  const tenant = await getTenant(ctx.db, r.tenant_id);
+  const version = tenant?.active_storage_version;
+  if (!version) {
+    return block(ctx, r, { code: 'NO_STORAGE', message: 'The tenant has not registered storage yet.' });
+  }
+  if (r.storage_version !== null && r.storage_version !== version && r.object_key) {
+    // The tenant switched storage while this one waited: drop any partial upload on the old one.
+    await ctx.storage
+      .resolve(r.tenant_id, r.storage_version)
+      .then((old) => old.target.delete(r.object_key!))
+      .catch(() => {});
+  }
+  const claimed = await claimForTransfer(ctx.db, r.id, {
+    storageVersion: version,
+    objectKey: objectKeyFor(r.id, r.created_at),
+  });
+  if (!claimed) return;
+  const started = performance.now();
+  try {
+    await deliver(ctx, claimed, await ctx.storage.resolve(r.tenant_id, version));
+    ctx.metrics.transferDuration.observe((performance.now() - started) / 1000);
+  } catch (err) {
+    const fixable = tenantFixable(err);
+    if (!fixable) throw err;
+    await block(ctx, claimed, fixable);
+  }
+}
+
+async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage): Promise<void> {
+  const key = r.object_key!;
+  const spooled = await openSpool(ctx, r);
+  if (!spooled) return;
+
+  const encrypt = await createEncryptStream({
+    keyring: storage.keys.keyring(),
+    context: objectContext(r.tenant_id, r.id),
+  });
+  const expectedSize = ciphertextLength(encrypt.headerLength, encrypt.frameLength, r.size);
+  const hash = createHash('sha256');
+  let seen = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      seen += chunk.length;
+      if (seen > r.size / 2 && seen - chunk.length <= r.size / 2)
+        crashPoint(ctx.config.crashAt, CRASH.midUpload);
+      done(null, chunk);
+    },
+  });
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const encrypting = pipeline(spooled.stream(), check, encrypt, body).catch((err: Error) => {
+    body.destroy(err);
+    throw err;
+  });
+  const putting = storage.target.put(key, body, {
+    contentLength: expectedSize,
+    contentType: 'application/vnd.custody.esdk',
+    metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
+  });
+  // Wait for both sides; the reading side's error is the root cause when both fail.
+  const [read, put] = await Promise.allSettled([encrypting, putting]);
+  if (read.status === 'rejected') throw read.reason;
+  if (put.status === 'rejected') throw put.reason;
+  const info = put.value;
+  if (hash.digest('hex') !== r.sha256 || seen !== r.size) {
+    await storage.target.delete(key);
+    return fail(ctx, r, {
+      code: 'SPOOL_CORRUPT',
+      message: 'The spooled copy does not match what was received.',
+    });
+  }
+  await verifyStored(storage, key, expectedSize, encrypt.messageId, r);
+  ctx.metrics.bytesEncrypted.inc(r.size);
+  crashPoint(ctx.config.crashAt, CRASH.afterStore);
+
+  const stored = await transaction(ctx.db, async (tx) => {
+    const ok = await markStored(tx, r.id, {
+      location: storage.target.locationOf(key),
+      objectVersion: info.version ?? null,
+      objectSize: expectedSize,
+      keyId: storage.keys.keyId,
+    });
+    if (ok) {
+      await appendAudit(tx, r.tenant_id, {
+        actor: 'system',
+        action: 'recording.stored',
+        target: `recording:${r.id}`,
+        detail: { storageVersion: storage.version, keyId: storage.keys.keyId, objectSize: expectedSize },
+      });
+    }
+    return ok;
+  });
+  if (!stored) {
+    // Deleted while uploading: this upload must not outlive the deletion.
+    await storage.target.delete(key);
+    return;
+  }
+  ctx.metrics.stored.inc();
+  await dropSpool(ctx, { ...r, status: 'stored' });
+}
+
+/** The spooled copy, or undefined after marking the recording failed (lost or corrupt). */
+async function openSpool(ctx: Context, r: RecordingRow): Promise<OpenedMessage | undefined> {
+  if (!r.spool_file) {
+    await fail(ctx, r, { code: 'SPOOL_LOST', message: 'The spooled copy is missing.' });
+    return undefined;
+  }
+  try {
+    const opened = await ctx.spool.open(r.spool_file, r.tenant_id, r.id);
+    if (opened.info.plaintextLength !== r.size) throw new IntegrityError('spooled size differs');
+    return opened;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      await fail(ctx, r, { code: 'SPOOL_LOST', message: 'The spooled copy is missing.' });
+    else if (err instanceof IntegrityError) {
+      await fail(ctx, r, { code: 'SPOOL_CORRUPT', message: 'The spooled copy failed authentication.' });
+    } else throw err;
+    return undefined;
+  }
+}
+
+/** Size, then a read-back of the header: the object is ours, whole, and parseable. */
+async function verifyStored(
+  storage: ResolvedStorage,
+  key: string,
+  expectedSize: number,
+  messageId: Buffer,
+  r: RecordingRow,
+): Promise<void> {
+  const head = await storage.target.head(key);
+  if (!head || head.size !== expectedSize) {
+    throw new StorageError(
+      'transient',
+      'VerifyFailed',
+      `stored size ${head?.size ?? 'none'} != ${expectedSize}`,
+    );
+  }
+  const stream = await storage.target.get(key, {
+    range: { start: 0, end: Math.min(expectedSize, 64 * 1024) - 1 },
+  });
+  const { info } = parseHeader(Buffer.concat(await stream.toArray()));
+  const ctxOk = info.context['custody:tenant'] === r.tenant_id && info.context['custody:recording'] === r.id;
+  if (!info.messageId.equals(messageId) || !ctxOk) {
+    throw new StorageError('transient', 'VerifyFailed', 'the stored header is not the one written');
+  }
+}
+
+/** After a verified store: remove the spooled copy, then forget it (a crash in between is re-run). */
+async function dropSpool(ctx: Context, r: RecordingRow): Promise<void> {
+  if (!r.spool_file) return;
+  await ctx.spool.remove(r.spool_file);
+  await clearSpool(ctx.db, r.id);
+}
