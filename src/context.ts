@@ -56,13 +56,16 @@ export async function createContext(
       storageTargets.register(new LocalStorageFactory(config.local.storageDir));
     plans.set('local', localPlan);
   }
+  const metrics = createMetrics();
   return {
     config,
     log,
     db,
-    metrics: createMetrics(),
+    metrics,
     producer: new Producer(config.redisUrl, config.queuePrefix),
-    storage: new StorageResolver(db, plans, storageTargets, keyProviders),
+    storage: new StorageResolver(db, plans, storageTargets, keyProviders, (provider, operation, outcome) =>
+      metrics.keyProviderCalls.inc({ provider, operation, outcome }),
+    ),
     keyProviders,
     spool: new Spool(config.spoolDir, spoolKeyring(config.secretsKey)),
     dataKeys: new DataKeyCache({ ttlMs: config.dataKeyCacheMs, max: 10_000 }),

@@ -2,7 +2,9 @@ import { type Job, Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { performDelete } from '../src/domain/recordings/delete.js';
 import { runRetention } from '../src/domain/retention.js';
+import { ingestFromInbox } from '../src/jobs/inbound.js';
 import { reconcile } from '../src/jobs/reconcile.js';
+import { sweepSpool } from '../src/jobs/sweep-spool.js';
 import { transferRecording } from '../src/jobs/transfer.js';
 import { redisConnection } from '../src/queue/connection.js';
 import { QUEUES } from '../src/queue/names.js';
@@ -59,6 +61,14 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
       { ...common, concurrency: 1 },
     ),
   ];
+  if (config.inbox) {
+    workers.push(
+      new Worker(QUEUES.inbound, async (job) => ingestFromInbox(ctx, job.data), {
+        ...common,
+        concurrency: 4,
+      }),
+    );
+  }
   for (const w of workers) {
     w.on('failed', onFailed(w.name));
     w.on('error', (err) => log.warn({ queue: w.name, err: err.message }, 'worker error'));
@@ -67,6 +77,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   // The reconciler runs on a timer in every worker process, not as a Redis-held schedule:
   // a wiped Redis loses its schedules too, and the reconciler is what repairs that. Each
   // tick also re-asserts the retention schedule (idempotent upsert).
+  let lastSweep = 0;
   const tick = async () => {
     try {
       await ctx.producer.maintenance.upsertJobScheduler(
@@ -75,6 +86,10 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
         { name: 'retention', data: { v: 1, task: 'retention' } },
       );
       await reconcile(ctx);
+      if (Date.now() - lastSweep > 10 * 60_000) {
+        lastSweep = Date.now();
+        await sweepSpool(ctx);
+      }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'reconcile deferred: Redis unavailable');
     }

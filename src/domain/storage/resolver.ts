@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { getStorageVersion } from '../../db/storage-versions.js';
 import type { Queryable } from '../../db/pool.js';
 import type { KeyProvider } from '../../keys/key-provider.js';
+import { type KeyCallObserver, observeKeyProvider } from '../../keys/instrumented.js';
 import type { KeyProviderRegistry } from '../../keys/registry.js';
 import type { StorageRegistry } from '../../storage/registry.js';
 import type { StorageTarget } from '../../storage/storage-target.js';
@@ -28,6 +29,7 @@ export class StorageResolver {
     readonly plans: Map<string, ProviderPlan>,
     private readonly targets: StorageRegistry,
     private readonly keyProviders: KeyProviderRegistry,
+    private readonly observe: KeyCallObserver = () => {},
   ) {}
 
   plan(provider: string): ProviderPlan | undefined {
@@ -47,7 +49,7 @@ export class StorageResolver {
       this.targets.create(plan.storageKind, tenantId, config),
       this.keyProviders.create(plan.keyKind, tenantId, config),
     ]);
-    return { tenantId, version, provider, target, keys };
+    return { tenantId, version, provider, target, keys: observeKeyProvider(keys, this.observe) };
   }
 
   resolve(tenantId: string, version: number): Promise<ResolvedStorage> {
