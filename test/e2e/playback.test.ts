@@ -170,7 +170,7 @@ describe('playback links', () => {
       const at = headerLength + 2 * (FRAME + 32) + 4 + 12 + 100;
       const b = Buffer.alloc(1);
       await handle.read(b, 0, 1, at);
-      b[0] ^= 0x01;
+      b[0] = b[0]! ^ 0x01;
       await handle.write(b, 0, 1, at);
     } finally {
       await handle.close();
