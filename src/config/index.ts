@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { envSchema, type Role } from './env-schema.js';
+import { type Env, envSchema, type Role } from './env-schema.js';
 import { type LinkSigningKey, parseKey32, parseLinkSigningKeys } from './keys-parsing.js';
 import { expandSecretFiles } from './secrets-from-env.js';
 
@@ -59,9 +59,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(problems);
   }
-  const e = parsed.data;
+  // Keep checking with the raw values so one run reports every problem, not the first kind.
+  const e = parsed.success ? parsed.data : (env as unknown as Env);
   const production = e.NODE_ENV === 'production';
   const serves = role === 'api' || role === 'start';
   const runsKeys = role !== 'migrate';
