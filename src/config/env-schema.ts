@@ -39,6 +39,8 @@ export const envSchema = z.object({
   CUSTODY_LOCAL_STORAGE_DIR: z.string().optional(),
   CUSTODY_ALLOW_PRIVATE_ENDPOINTS: z.string().default(''),
   CUSTODY_AWS_CONNECTOR_PRINCIPAL: z.string().optional(),
+  /** `custody worker` serves /metrics and /healthz here (the API serves its own on PORT). */
+  CUSTODY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   CUSTODY_TRANSFER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   CUSTODY_RETENTION_INTERVAL_SECONDS: seconds(900),
   CUSTODY_RECONCILE_INTERVAL_SECONDS: seconds(60),

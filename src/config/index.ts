@@ -30,6 +30,7 @@ export interface Config {
   allowPrivateEndpoints: string[];
   awsConnectorPrincipal: string | undefined;
   worker: {
+    metricsPort: number;
     concurrency: number;
     retentionIntervalMs: number;
     reconcileIntervalMs: number;
@@ -129,6 +130,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       .filter(Boolean),
     awsConnectorPrincipal: e.CUSTODY_AWS_CONNECTOR_PRINCIPAL,
     worker: {
+      metricsPort: e.CUSTODY_WORKER_METRICS_PORT,
       concurrency: e.CUSTODY_TRANSFER_CONCURRENCY,
       retentionIntervalMs: e.CUSTODY_RETENTION_INTERVAL_SECONDS * 1000,
       reconcileIntervalMs: e.CUSTODY_RECONCILE_INTERVAL_SECONDS * 1000,

@@ -21,7 +21,8 @@ export function parseDuration(text: string): IsoDuration | undefined {
     ms: Math.round((n(5) * 3600 + n(6) * 60 + n(7)) * 1000),
   };
   if (d.years + d.months + d.days + d.ms === 0) return undefined;
-  if (d.years > 1000 || d.months > 12_000 || d.days > 366_000) return undefined;
+  if (d.years > 1000 || d.months > 12_000 || d.days > 366_000 || d.ms > 366_000 * 86_400_000)
+    return undefined;
   return d;
 }
 

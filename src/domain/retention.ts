@@ -25,8 +25,9 @@ export async function runRetention(ctx: Context, tenantId?: string, batch = 200)
         result.kept.legalHold += 1;
         continue;
       }
+      let requested: boolean;
       try {
-        await requestDelete(ctx, 'system:retention', r.id, 'retention');
+        ({ requested } = await requestDelete(ctx, 'system:retention', r.id, 'retention'));
       } catch (err) {
         // A hold placed between the query and the lock: keep it.
         if ((err as { code?: string }).code === 'LEGAL_HOLD') {
@@ -36,7 +37,9 @@ export async function runRetention(ctx: Context, tenantId?: string, batch = 200)
         }
         throw err;
       }
-      if (await performDelete(ctx, r.id)) result.deleted += 1;
+      // The delete job may finish it first: either way it is gone once this returns.
+      await performDelete(ctx, r.id);
+      if (requested) result.deleted += 1;
     }
     if (expired.every((r) => held.has(r.id))) break;
   }

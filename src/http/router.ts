@@ -13,13 +13,17 @@ const jsonBody = express.json({ limit: '256kb', strict: true, type: () => true }
 /** Registers every route of the table with its access rule, validation and handler. */
 export function mountRoutes(router: Router, ctx: Context, routes: RouteSpec[]): void {
   for (const route of routes) {
-    const handlers = [(req: Request, res: Response) => runRoute(ctx, route, req, res)];
-    const wantsJson = route.body !== undefined && !('raw' in route.body);
-    const chain = wantsJson ? [parseJson, ...handlers] : handlers;
-    router[route.method](route.path, ...chain);
-    if (route.head) router.head(route.path, ...chain);
+    const handler = (req: Request, res: Response) => runRoute(ctx, route, req, res);
+    router[route.method](route.path, handler);
+    if (route.head) router.head(route.path, handler);
   }
 }
+
+/** The JSON body is read only once the caller is authenticated and authorized. */
+const readJson = (req: Request, res: Response) =>
+  new Promise<void>((resolve, reject) =>
+    parseJson(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+  );
 
 function parseJson(req: Request, res: Response, next: NextFunction): void {
   const hasBody =
@@ -84,6 +88,7 @@ async function runRoute(ctx: Context, route: RouteSpec, req: Request, res: Respo
     }
   }
 
+  if (route.body !== undefined && !('raw' in route.body)) await readJson(req, res);
   const query = parse(route.query, req.query, 'query');
   const body =
     route.body && !('raw' in route.body) ? parse(route.body as z.ZodType, req.body ?? {}, 'body') : undefined;

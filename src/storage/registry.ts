@@ -32,4 +32,11 @@ export class StorageRegistry {
     }
     return factory.create(tenantId, config as never);
   }
+
+  /** A target for a registered storage version (see `StorageTargetFactory.open`). */
+  async open(provider: string, tenantId: string, config: unknown): Promise<StorageTarget> {
+    const factory = this.#factories.get(provider);
+    if (!factory?.open) return this.create(provider, tenantId, config);
+    return factory.open(tenantId, config as never);
+  }
 }

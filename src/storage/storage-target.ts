@@ -55,5 +55,11 @@ export interface StorageTarget {
 /** Builds the target for one tenant from its validated storage configuration. */
 export interface StorageTargetFactory<C = unknown> {
   readonly provider: string;
+  /** At registration: may bring into being what the provider itself owns (the `local` directory). */
   create(tenantId: string, config: C): Promise<StorageTarget>;
+  /**
+   * For an already registered version: creates nothing, so a bucket that has gone since is
+   * reported as missing rather than silently recreated. Defaults to `create`.
+   */
+  open?(tenantId: string, config: C): Promise<StorageTarget>;
 }

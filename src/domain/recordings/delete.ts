@@ -14,18 +14,19 @@ export type DeleteReason = 'request' | 'retention';
 
 /**
  * Marks a recording `deleting` (refused under legal hold) and hands the removal to the
- * delete job. Idempotent: a second request for a deleting or deleted recording is a no-op.
+ * delete job. Idempotent: a second request for a deleting or deleted recording is a no-op
+ * (`requested: false`: this call did not start the deletion).
  */
 export async function requestDelete(
   ctx: Context,
   actor: string,
   recordingId: string,
   reason: DeleteReason,
-): Promise<RecordingRow> {
+): Promise<RecordingRow & { requested: boolean }> {
   const row = await transaction(ctx.db, async (tx) => {
     const r = await lockRecording(tx, recordingId);
     if (!r) throw notFound('Recording');
-    if (r.status === 'deleting' || r.status === 'deleted') return r;
+    if (r.status === 'deleting' || r.status === 'deleted') return { ...r, requested: false };
     if (r.legal_hold) throw conflict('The recording is on legal hold.', 'LEGAL_HOLD');
     await markDeleting(tx, r.id);
     await appendAudit(tx, r.tenant_id, {
@@ -34,7 +35,7 @@ export async function requestDelete(
       target: `recording:${r.id}`,
       detail: { reason, previousStatus: r.status },
     });
-    return { ...r, status: 'deleting' as const };
+    return { ...r, status: 'deleting' as const, requested: true };
   });
   if (row.status === 'deleting') {
     await ctx.producer.removeTransfer(row.id);

@@ -43,10 +43,26 @@ export class StorageResolver {
     config: Record<string, unknown>,
     version = 0,
   ): Promise<ResolvedStorage> {
+    return this.assemble(tenantId, provider, config, version, 'create');
+  }
+
+  /**
+   * `create` at registration; `open` for a stored version, which must not bring back a
+   * bucket (or `local` directory) that has gone since: that blocks, it does not succeed.
+   */
+  private async assemble(
+    tenantId: string,
+    provider: string,
+    config: Record<string, unknown>,
+    version: number,
+    mode: 'create' | 'open',
+  ): Promise<ResolvedStorage> {
     const plan = this.plans.get(provider);
     if (!plan) throw new Error(`storage provider ${provider} is not enabled`);
     const [target, keys] = await Promise.all([
-      this.targets.create(plan.storageKind, tenantId, config),
+      mode === 'create'
+        ? this.targets.create(plan.storageKind, tenantId, config)
+        : this.targets.open(plan.storageKind, tenantId, config),
       this.keyProviders.create(plan.keyKind, tenantId, config),
     ]);
     return { tenantId, version, provider, target, keys: observeKeyProvider(keys, this.observe) };
@@ -59,7 +75,7 @@ export class StorageResolver {
       hit = (async () => {
         const row = await getStorageVersion(this.db, tenantId, version);
         if (!row) throw new Error(`storage version ${id} does not exist`);
-        return this.build(tenantId, row.provider, row.config, version);
+        return this.assemble(tenantId, row.provider, row.config, version, 'open');
       })();
       hit.catch(() => this.cache.delete(id));
       this.cache.set(id, hit);

@@ -29,4 +29,9 @@ export class LocalStorageFactory implements StorageTargetFactory<LocalStorageCon
     }
     return target;
   }
+
+  /** A registered tenant's target; a directory removed since is `NoSuchBucket`, not recreated. */
+  async open(tenantId: string, config: LocalStorageConfig): Promise<StorageTarget> {
+    return new LocalStorageTarget(this.rootDir, tenantId, config.path ?? DEFAULT_LOCAL_PATH);
+  }
 }
