@@ -17,7 +17,7 @@ export class AppError extends Error {
   readonly extra: Record<string, unknown> | undefined;
 }
 
-export const badRequest = (detail: string, code = 'BAD_REQUEST') => new AppError(400, code, detail);
+export const badRequest = (detail: string, code = 'VALIDATION_FAILED') => new AppError(400, code, detail);
 export const unauthenticated = () => new AppError(401, 'UNAUTHENTICATED', 'Missing or invalid credentials.');
 export const forbidden = (detail = 'The credentials lack the scope this operation needs.') =>
   new AppError(403, 'FORBIDDEN', detail);

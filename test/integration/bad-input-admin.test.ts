@@ -143,7 +143,7 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
   ].map((body) => ({
     name: `API key ${JSON.stringify(body)}`,
     status: 400,
-    code: body.expiresAt?.startsWith('2001') ? 'BAD_REQUEST' : 'VALIDATION_FAILED',
+    code: 'VALIDATION_FAILED',
     call: () => ({ path: '/v1/tenants/admin-bad/api-keys', json: { name: 'k', ...body } }),
   })),
   {
@@ -195,7 +195,7 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
   {
     name: 'recordings list with a forged cursor',
     status: 400,
-    code: 'BAD_REQUEST',
+    code: 'VALIDATION_FAILED',
     call: () => ({ method: 'GET', path: '/v1/recordings?cursor=bm90LWpzb24', asKey: true }),
   },
   {

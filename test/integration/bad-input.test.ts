@@ -146,7 +146,7 @@ const CASES: {
   {
     name: 'an Idempotency-Key of 129 characters',
     status: 400,
-    code: 'BAD_REQUEST',
+    code: 'VALIDATION_FAILED',
     send: () => ingest({ headers: { 'content-type': 'audio/wav', 'idempotency-key': long(129) } }),
   },
 ];
