@@ -3,12 +3,12 @@ import { type RunningWorkers, startWorkers } from '../workers/index.js';
 import { ensureGeneratedSecrets } from './config/generated-secrets.js';
 import { loadConfig, type Role } from './config/index.js';
 import { closeContext, type Context, createContext } from './context.js';
-import { migrate } from './db/migrate.js';
-import { createApp } from './http/app.js';
 import { createLogger } from './observability/logger.js';
 
 /** Serves the API; resolves once listening. */
-export function listen(ctx: Context, port: number, host?: string): Promise<Server> {
+export async function listen(ctx: Context, port: number, host?: string): Promise<Server> {
+  // Loaded only by roles that serve HTTP: a worker-only process stays small.
+  const { createApp } = await import('./http/app.js');
   const app = createApp(ctx);
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host ?? '0.0.0.0', (err?: Error) =>
@@ -74,6 +74,7 @@ export async function runRole(role: Exclude<Role, 'migrate'>): Promise<void> {
   starting = (async () => {
     await ensureGeneratedSecrets(config, log);
     if (role === 'start') {
+      const { migrate } = await import('./db/migrate.js');
       const applied = await migrate(config.databaseUrl, config.dbSchema);
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
@@ -90,6 +91,7 @@ export async function runRole(role: Exclude<Role, 'migrate'>): Promise<void> {
 }
 
 export async function runMigrate(): Promise<void> {
+  const { migrate } = await import('./db/migrate.js');
   const config = loadConfig(process.env, 'migrate');
   const log = createLogger(config.logLevel);
   const applied = await migrate(config.databaseUrl, config.dbSchema, (m) => log.debug(m));

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { KeyringNode } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
 import type { Command } from 'commander';
 import { LocalKeyProvider, MASTER_KEY_BYTES } from '../keys/local/index.js';
 

@@ -1,4 +1,4 @@
-import type { GetDecipher } from '@aws-crypto/client-node';
+import type { GetDecipher } from '@aws-crypto/material-management-node';
 import { LRUCache } from 'lru-cache';
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { NodeAlgorithmSuite } from '@aws-crypto/client-node';
+import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import { Transform, type TransformCallback } from 'node:stream';
 import { sealFrame } from './frame.js';
 import { encodeHeader } from './header.js';

@@ -1,4 +1,4 @@
-import type { GetCipher, GetDecipher } from '@aws-crypto/client-node';
+import type { GetCipher, GetDecipher } from '@aws-crypto/material-management-node';
 import { IntegrityError } from '../errors.js';
 import { IV_LENGTH, MAX_SEQUENCE_NUMBER, TAG_LENGTH } from './layout.js';
 

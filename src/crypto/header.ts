@@ -1,4 +1,4 @@
-import { type GetCipher, type GetDecipher, NodeAlgorithmSuite } from '@aws-crypto/client-node';
+import { type GetCipher, type GetDecipher, NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import {
   ContentType,
   deserializeFactory,

@@ -9,7 +9,7 @@ import {
   type KeyringNode,
   NodeAlgorithmSuite,
   NodeDefaultCryptographicMaterialsManager,
-} from '@aws-crypto/client-node';
+} from '@aws-crypto/material-management-node';
 import { ENCODED_SIGNER_KEY } from '@aws-crypto/serialize';
 import { IntegrityError, KeyProviderError } from '../errors.js';
 import { type ParsedHeader, verifyHeaderAuth } from './header.js';

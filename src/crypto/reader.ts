@@ -1,4 +1,4 @@
-import type { GetDecipher } from '@aws-crypto/client-node';
+import type { GetDecipher } from '@aws-crypto/material-management-node';
 import { finished, Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { FrameDecoder } from './frame.js';

@@ -1,5 +1,5 @@
 import type { Readable, Transform } from 'node:stream';
-import type { KeyringNode } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
 import type { ByteRange } from '../storage/storage-target.js';
 import type { DataKeyCache } from './cache.js';
 

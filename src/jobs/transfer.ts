@@ -89,18 +89,28 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
     },
   });
   const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  let failedFirst: 'read' | 'put' | undefined;
   const encrypting = pipeline(spooled.stream(), check, encrypt, body).catch((err: Error) => {
+    failedFirst ??= 'read';
     body.destroy(err);
     throw err;
   });
-  const putting = storage.target.put(key, body, {
-    contentLength: expectedSize,
-    contentType: 'application/vnd.custody.esdk',
-    metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
-  });
-  // Wait for both sides; the reading side's error is the root cause when both fail.
+  const putting = storage.target
+    .put(key, body, {
+      contentLength: expectedSize,
+      contentType: 'application/vnd.custody.esdk',
+      metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
+    })
+    .catch((err: unknown) => {
+      // Nobody reads the body any more: without this the encrypting side waits on
+      // backpressure forever (e.g. a missing bucket refused before the first byte).
+      failedFirst ??= 'put';
+      body.destroy();
+      throw err;
+    });
+  // Wait for both sides; the side that failed first holds the root cause.
   const [read, put] = await Promise.allSettled([encrypting, putting]);
-  if (read.status === 'rejected') throw read.reason;
+  if (read.status === 'rejected' && (failedFirst === 'read' || put.status === 'fulfilled')) throw read.reason;
   if (put.status === 'rejected') throw put.reason;
   const info = put.value;
   if (hash.digest('hex') !== r.sha256 || seen !== r.size) {
@@ -132,6 +142,10 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
     return ok;
   });
   if (!stored) {
+    // Another attempt at this job (a re-run after a wiped Redis or an expired lock) stored
+    // it first: the object under this same key is the recording's now; keep it.
+    const now = await getRecording(ctx.db, r.id);
+    if (now?.status === 'stored' && now.storage_version === storage.version && now.object_key === key) return;
     // Deleted while uploading: this upload must not outlive the deletion.
     await storage.target.delete(key);
     return;

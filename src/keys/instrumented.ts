@@ -3,7 +3,7 @@ import {
   KeyringNode,
   type NodeDecryptionMaterial,
   type NodeEncryptionMaterial,
-} from '@aws-crypto/client-node';
+} from '@aws-crypto/material-management-node';
 import type { KeyProvider } from './key-provider.js';
 
 export type KeyCallObserver = (kind: string, operation: 'wrap' | 'unwrap', outcome: 'ok' | 'error') => void;

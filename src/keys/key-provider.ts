@@ -1,4 +1,4 @@
-import type { KeyringNode } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
 
 /**
  * A tenant's wrapping key, seen through the AWS Encryption SDK's keyring abstraction.

@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
-import { type KeyringNode, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
+import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 
 /** What a service key is for; each purpose gets an independent key from `CUSTODY_SECRETS_KEY`. */
 export type ServiceKeyPurpose = 'spool' | 'tenant-secrets';

@@ -3,7 +3,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { KeyringNode } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
 import {
   createEncryptStream,
   type EncryptionContext,

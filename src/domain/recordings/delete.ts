@@ -7,7 +7,7 @@ import {
   markDeleting,
   type RecordingRow,
 } from '../../db/recordings.js';
-import { conflict, notFound } from '../../errors.js';
+import { conflict, notFound, StorageError } from '../../errors.js';
 import { appendAudit } from '../audit.js';
 
 export type DeleteReason = 'request' | 'retention';
@@ -58,7 +58,12 @@ export async function performDelete(ctx: Context, recordingId: string): Promise<
   await ctx.producer.removeTransfer(r.id);
   if (r.storage_version !== null && r.object_key) {
     const storage = await ctx.storage.resolve(r.tenant_id, r.storage_version);
-    await storage.target.delete(r.object_key);
+    await storage.target.delete(r.object_key).catch((err: unknown) => {
+      // A bucket that does not exist holds no object (a blocked recording's usual case):
+      // nothing is left there to remove. Anything else (e.g. access denied) is retried.
+      if (err instanceof StorageError && err.kind === 'container-missing') return;
+      throw err;
+    });
   }
   if (r.spool_file) await ctx.spool.remove(r.spool_file);
   return transaction(ctx.db, async (tx) => {

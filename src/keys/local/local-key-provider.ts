@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
-import { type KeyringNode, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
+import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import type { KeyProvider, KeyProviderFactory } from '../key-provider.js';
 import { MASTER_KEY_BYTES } from './master-key.js';
 
