@@ -64,11 +64,11 @@ export interface NewRecording {
   spoolBytes: number;
 }
 
-export async function insertRecording(db: Queryable, r: NewRecording): Promise<void> {
-  await db.query(
+export async function insertRecording(db: Queryable, r: NewRecording): Promise<RecordingRow> {
+  const inserted = await db.query<RecordingRow>(
     `INSERT INTO recordings (id, tenant_id, status, call_id, agent_id, started_at, direction, content_type, size, sha256,
        created_at, expires_at, spool_file, spool_bytes)
-     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
     [
       r.id,
       r.tenantId,
@@ -85,6 +85,8 @@ export async function insertRecording(db: Queryable, r: NewRecording): Promise<v
       r.spoolBytes,
     ],
   );
+  // A new recording has no storage version yet, so no provider to join.
+  return { ...inserted.rows[0]!, provider: null };
 }
 
 export async function getRecording(db: Queryable, id: string): Promise<RecordingRow | undefined> {
@@ -125,13 +127,20 @@ export async function listRecordings(db: Queryable, q: ListQuery): Promise<Recor
   return r.rows;
 }
 
-/** Bytes a tenant currently holds in the spool (encrypted copies awaiting transfer). */
-export async function spoolUsage(db: Queryable, tenantId: string): Promise<number> {
-  const r = await db.query<{ total: string }>(
-    'SELECT COALESCE(SUM(spool_bytes), 0)::text AS total FROM recordings WHERE tenant_id = $1 AND spool_bytes IS NOT NULL',
+/** What ingest needs about a tenant, in one round trip: its retention and its spool usage. */
+export async function tenantForIngest(
+  db: Queryable,
+  tenantId: string,
+): Promise<{ retention: string; spool_usage: number } | undefined> {
+  const r = await db.query<{ retention: string; spool_usage: string }>(
+    `SELECT t.retention,
+            (SELECT COALESCE(SUM(spool_bytes), 0) FROM recordings
+              WHERE tenant_id = t.id AND spool_bytes IS NOT NULL)::text AS spool_usage
+       FROM tenants t WHERE t.id = $1`,
     [tenantId],
   );
-  return Number(r.rows[0]!.total);
+  const row = r.rows[0];
+  return row ? { retention: row.retention, spool_usage: Number(row.spool_usage) } : undefined;
 }
 
 /**
@@ -143,13 +152,31 @@ export async function claimForTransfer(
   id: string,
   target: { storageVersion: number; objectKey: string },
 ): Promise<RecordingRow | undefined> {
-  const r = await db.query<{ id: string }>(
-    `UPDATE recordings SET status = 'transferring', storage_version = $2, object_key = $3,
-       attempts = attempts + 1, updated_at = now()
-     WHERE id = $1 AND status IN ('queued', 'transferring', 'blocked') RETURNING id`,
+  const r = await db.query<RecordingRow>(
+    `WITH claimed AS (
+       UPDATE recordings SET status = 'transferring', storage_version = $2, object_key = $3,
+         attempts = attempts + 1, updated_at = now()
+       WHERE id = $1 AND status IN ('queued', 'transferring', 'blocked') RETURNING *)
+     SELECT claimed.*, sv.provider FROM claimed
+       LEFT JOIN storage_versions sv ON sv.tenant_id = claimed.tenant_id AND sv.version = claimed.storage_version`,
     [id, target.storageVersion, target.objectKey],
   );
-  return r.rows[0] ? getRecording(db, id) : undefined;
+  return r.rows[0];
+}
+
+/** The recording with its tenant's active storage version: what a transfer starts from. */
+export async function getForTransfer(
+  db: Queryable,
+  id: string,
+): Promise<(RecordingRow & { active_storage_version: number | null }) | undefined> {
+  const r = await db.query<RecordingRow & { active_storage_version: number | null }>(
+    `SELECT r.*, sv.provider, t.active_storage_version FROM recordings r
+       JOIN tenants t ON t.id = r.tenant_id
+       LEFT JOIN storage_versions sv ON sv.tenant_id = r.tenant_id AND sv.version = r.storage_version
+      WHERE r.id = $1`,
+    [id],
+  );
+  return r.rows[0];
 }
 
 export async function markStored(

@@ -64,14 +64,20 @@ async function appendInTransaction(
   tenantId: string,
   input: AuditInput,
 ): Promise<AuditEntry> {
-  await client.query(
-    `INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING`,
-    [tenantId, GENESIS_HASH],
-  );
-  const head = await client.query<{ seq: number; hash: string }>(
-    'SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE',
-    [tenantId],
-  );
+  const lockHead = () =>
+    client.query<{ seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE',
+      [tenantId],
+    );
+  let head = await lockHead();
+  if (head.rowCount === 0) {
+    // First entry of this tenant's chain (tenants created before heads existed, or a race).
+    await client.query(
+      'INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING',
+      [tenantId, GENESIS_HASH],
+    );
+    head = await lockHead();
+  }
   const { seq: lastSeq, hash: lastHash } = head.rows[0]!;
   const entry: Omit<AuditEntry, 'hash'> = {
     seq: lastSeq + 1,
@@ -83,9 +89,12 @@ async function appendInTransaction(
     detail: JSON.parse(JSON.stringify(input.detail ?? {})),
   };
   const hash = chainHash(lastHash, entry);
+  // One round trip: the event and the new head together.
   await client.query(
-    `INSERT INTO audit_events (tenant_id, seq, at, actor, action, target, detail, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    `WITH event AS (
+       INSERT INTO audit_events (tenant_id, seq, at, actor, action, target, detail, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+     UPDATE audit_heads SET seq = $2, hash = $8 WHERE tenant_id = $1`,
     [
       tenantId,
       entry.seq,
@@ -97,11 +106,6 @@ async function appendInTransaction(
       hash,
     ],
   );
-  await client.query('UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1', [
-    tenantId,
-    entry.seq,
-    hash,
-  ]);
   return { ...entry, hash };
 }
 

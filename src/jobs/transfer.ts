@@ -7,11 +7,11 @@ import { transaction } from '../db/pool.js';
 import {
   claimForTransfer,
   clearSpool,
+  getForTransfer,
   getRecording,
   markStored,
   type RecordingRow,
 } from '../db/recordings.js';
-import { getTenant } from '../db/tenants.js';
 import { appendAudit } from '../domain/audit.js';
 import { objectContext } from '../domain/recordings/open-stored.js';
 import type { ResolvedStorage } from '../domain/storage/resolver.js';
@@ -34,13 +34,12 @@ export const CRASH = {
  * retries with backoff); tenant-fixable ones block; only a lost or corrupt spool fails.
  */
 export async function transferRecording(ctx: Context, job: TransferJob): Promise<void> {
-  const r = await getRecording(ctx.db, job.recordingId);
+  const r = await getForTransfer(ctx.db, job.recordingId);
   if (!r || r.status === 'failed') return;
   if (r.status === 'stored') return dropSpool(ctx, r);
   if (r.status === 'deleting' || r.status === 'deleted') return; // the delete job removes every copy
 
-  const tenant = await getTenant(ctx.db, r.tenant_id);
-  const version = tenant?.active_storage_version;
+  const version = r.active_storage_version;
   if (!version) {
     return block(ctx, r, { code: 'NO_STORAGE', message: 'The tenant has not registered storage yet.' });
   }

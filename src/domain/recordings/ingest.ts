@@ -2,11 +2,10 @@ import type { Readable } from 'node:stream';
 import type { Context } from '../../context.js';
 import { claimIdempotencyKey, type IdempotencyRow } from '../../db/idempotency.js';
 import { transaction } from '../../db/pool.js';
-import { getRecording, insertRecording, spoolUsage } from '../../db/recordings.js';
-import { AppError, badRequest, conflict } from '../../errors.js';
+import { getRecording, insertRecording, type RecordingRow, tenantForIngest } from '../../db/recordings.js';
+import { AppError, badRequest, conflict, notFound } from '../../errors.js';
 import { appendAudit } from '../audit.js';
 import { addDuration, parseDuration } from '../duration.js';
-import { requireTenant } from '../tenants.js';
 import { newRecordingId, type RecordingView, recordingView } from './view.js';
 
 export interface IngestInput {
@@ -47,12 +46,13 @@ export async function ingestRecording(
   input: IngestInput,
 ): Promise<{ status: 200 | 202; view: RecordingView }> {
   const { config, db } = ctx;
-  const tenant = await requireTenant(db, input.tenantId);
+  const tenant = await tenantForIngest(db, input.tenantId);
+  if (!tenant) throw notFound('Tenant');
   const retention = parseDuration(tenant.retention);
-  if (!retention) throw new Error(`tenant ${tenant.id} has an invalid retention`);
+  if (!retention) throw new Error(`tenant ${input.tenantId} has an invalid retention`);
 
   const max = config.maxRecordingBytes;
-  const remaining = config.spoolQuotaBytes - (await spoolUsage(db, tenant.id));
+  const remaining = config.spoolQuotaBytes - tenant.spool_usage;
   if (input.declaredLength !== undefined && input.declaredLength > max) throw tooLarge(max);
   if (remaining <= 0 || (input.declaredLength !== undefined && input.declaredLength > remaining))
     throw quotaFull();
@@ -60,7 +60,7 @@ export async function ingestRecording(
 
   const id = newRecordingId();
   const receivedAt = new Date();
-  const received = await ctx.spool.receive(tenant.id, id, input.body, {
+  const received = await ctx.spool.receive(input.tenantId, id, input.body, {
     limit: quotaBinds ? remaining : max,
     onLimit: () => (quotaBinds ? quotaFull() : tooLarge(max)),
   });
@@ -69,11 +69,12 @@ export async function ingestRecording(
     throw badRequest('The request body is empty: send the audio bytes.', 'EMPTY_BODY');
   }
 
+  let row: RecordingRow;
   try {
-    await transaction(db, async (tx) => {
-      await insertRecording(tx, {
+    row = await transaction(db, async (tx) => {
+      const inserted = await insertRecording(tx, {
         id,
-        tenantId: tenant.id,
+        tenantId: input.tenantId,
         callId: input.callId,
         agentId: input.agentId ?? null,
         startedAt: input.startedAt ?? null,
@@ -88,7 +89,7 @@ export async function ingestRecording(
       });
       if (input.idempotencyKey) {
         const prior = await claimIdempotencyKey(tx, {
-          tenantId: tenant.id,
+          tenantId: input.tenantId,
           key: input.idempotencyKey,
           recordingId: id,
           sha256: received.sha256,
@@ -96,7 +97,7 @@ export async function ingestRecording(
         });
         if (prior) throw new Replay(prior);
       }
-      await appendAudit(tx, tenant.id, {
+      await appendAudit(tx, input.tenantId, {
         actor: input.actor,
         action: 'recording.received',
         target: `recording:${id}`,
@@ -107,6 +108,7 @@ export async function ingestRecording(
           source: input.source,
         },
       });
+      return inserted;
     });
   } catch (err) {
     await ctx.spool.remove(received.file);
@@ -120,9 +122,10 @@ export async function ingestRecording(
 
   ctx.metrics.received.inc({ source: input.source });
   // Best effort: with Redis down the row is the truth and the reconciler enqueues it.
-  await ctx.producer.enqueueTransfer({ v: 1, recordingId: id, tenantId: tenant.id }).catch((err: Error) => {
-    ctx.log.warn({ recordingId: id, err: err.message }, 'transfer not enqueued; the reconciler will');
-  });
-  const row = await getRecording(db, id);
-  return { status: 202, view: recordingView(row!) };
+  await ctx.producer
+    .enqueueTransfer({ v: 1, recordingId: id, tenantId: input.tenantId })
+    .catch((err: Error) => {
+      ctx.log.warn({ recordingId: id, err: err.message }, 'transfer not enqueued; the reconciler will');
+    });
+  return { status: 202, view: recordingView(row) };
 }

@@ -197,15 +197,32 @@ async function openTemp(
 }
 
 async function writeBody(handle: FileHandle, body: AsyncIterable<unknown>): Promise<number> {
+  // Coalesce small chunks (an encrypted frame arrives as header, ciphertext and tag) into
+  // ~1 MiB vectored writes: one thread-pool round trip instead of three per frame.
   let size = 0;
+  let batch: Uint8Array[] = [];
+  let batched = 0;
+  const flush = async () => {
+    const pending = batch;
+    batch = [];
+    batched = 0;
+    while (pending.length) {
+      let { bytesWritten } = await handle.writev(pending);
+      // A short write (rare on regular files) resumes where it stopped.
+      while (pending.length && bytesWritten >= pending[0]!.byteLength)
+        bytesWritten -= pending.shift()!.byteLength;
+      if (pending.length && bytesWritten > 0) pending[0] = pending[0]!.subarray(bytesWritten);
+    }
+  };
   for await (const chunk of body) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
-    for (let offset = 0; offset < buf.byteLength; ) {
-      const { bytesWritten } = await handle.write(buf, offset, buf.byteLength - offset);
-      offset += bytesWritten;
-    }
+    if (buf.byteLength === 0) continue;
+    batch.push(buf);
+    batched += buf.byteLength;
     size += buf.byteLength;
+    if (batched >= 1024 * 1024) await flush();
   }
+  await flush();
   return size;
 }
 
