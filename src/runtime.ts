@@ -80,13 +80,14 @@ export async function runRole(role: Exclude<Role, 'migrate'>): Promise<void> {
     }
     ctx = await createContext(config, log);
     if (stopping) return;
-    server = role === 'worker' ? undefined : await listen(ctx, config.port);
+    server = role === 'worker' ? await serveWorkerMetrics(ctx) : await listen(ctx, config.port);
     if (stopping) return;
     workers = role === 'api' ? undefined : await startWorkers(ctx);
   })();
   await starting;
   if (!stopping) {
-    log.info({ role, port: role === 'worker' ? config.worker.metricsPort : config.port }, 'custody started');
+    const address = server?.address();
+    log.info({ role, port: typeof address === 'object' ? address?.port : undefined }, 'custody started');
   }
 }
 

@@ -182,13 +182,22 @@ export async function getForTransfer(
 export async function markStored(
   db: Queryable,
   id: string,
-  s: { location: string; objectVersion: string | null; objectSize: number; keyId: string },
+  s: {
+    storageVersion: number;
+    objectKey: string;
+    location: string;
+    objectVersion: string | null;
+    objectSize: number;
+    keyId: string;
+  },
 ): Promise<boolean> {
+  // Only the attempt that claimed this storage version and key may mark it: an older,
+  // overlapping attempt (the tenant switched storage meanwhile) must not.
   const r = await db.query(
     `UPDATE recordings SET status = 'stored', stored_at = now(), location = $2, object_version = $3, object_size = $4,
        key_id = $5, error_code = NULL, error_message = NULL, next_attempt_at = NULL, updated_at = now()
-     WHERE id = $1 AND status = 'transferring'`,
-    [id, s.location, s.objectVersion, s.objectSize, s.keyId],
+     WHERE id = $1 AND status = 'transferring' AND storage_version = $6 AND object_key = $7`,
+    [id, s.location, s.objectVersion, s.objectSize, s.keyId, s.storageVersion, s.objectKey],
   );
   return r.rowCount === 1;
 }

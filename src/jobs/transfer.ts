@@ -125,6 +125,8 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
 
   const stored = await transaction(ctx.db, async (tx) => {
     const ok = await markStored(tx, r.id, {
+      storageVersion: storage.version,
+      objectKey: key,
       location: storage.target.locationOf(key),
       objectVersion: info.version ?? null,
       objectSize: expectedSize,
