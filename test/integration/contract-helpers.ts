@@ -1,5 +1,5 @@
+import { filesUnder } from '../support/observe.js';
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import canonicalize from 'canonicalize';
@@ -18,19 +18,7 @@ export function expectProblem(res: ApiResponse, status: number, code?: string): 
   if (code) expect(res.body.code, where).toBe(code);
 }
 
-/** Every file below `dir`, recursively (relative paths); a missing directory is empty. */
-export async function filesUnder(dir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-    return entries
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
-      .sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
+export { filesUnder };
 
 export const spoolFiles = (h: Harness) => filesUnder(path.join(h.dataDir, 'spool'));
 
