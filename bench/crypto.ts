@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -243,8 +244,39 @@ export async function runCryptoBench(opts: { mib?: number; rounds?: number } = {
   rows.push(ratioRow('Custody/native decrypt', cDec, get('n-dec'), 'native GCM', 0.8));
   rows.push(ratioRow(`Custody/SDK encrypt @${label(F)}`, cEnc, get(`s-enc-${F}`), 'SDK same frame', 1.5));
   rows.push(ratioRow(`Custody/SDK decrypt @${label(F)}`, cDec, get(`s-dec-${F}`), 'SDK same frame', 1.5));
+  const ceiling = opensslSpeed();
+  if (ceiling !== undefined) {
+    rows.push({
+      name: 'openssl speed -evp aes-256-gcm (16 KiB blocks, 1 core)',
+      value: ceiling,
+      unit: 'MB/s',
+    });
+    rows.push({
+      name: 'Custody encrypt / openssl',
+      value: cEnc,
+      unit: 'MB/s',
+      baseline: 'openssl',
+      ratio: cEnc / ceiling,
+    });
+    rows.push({
+      name: 'Custody decrypt / openssl',
+      value: cDec,
+      unit: 'MB/s',
+      baseline: 'openssl',
+      ratio: cDec / ceiling,
+    });
+  }
   rows.push(...(await rangedRead(kr, data)));
   return rows;
+}
+
+/** The ceiling: OpenSSL's own AES-256-GCM on one core, in MB/s (undefined without openssl). */
+function opensslSpeed(): number | undefined {
+  const run = spawnSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-bytes', '16384', '-seconds', '2'], {
+    encoding: 'utf8',
+  });
+  const m = /AES-256-GCM\s+([\d.]+)k/i.exec(run.stdout ?? '');
+  return m ? (Number(m[1]) * 1000) / 1e6 : undefined;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

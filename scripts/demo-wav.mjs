@@ -17,5 +17,6 @@ buf.writeUInt16LE(2, 32);
 buf.writeUInt16LE(16, 34);
 buf.write('data', 36);
 buf.writeUInt32LE(samples * 2, 40);
-for (let i = 0; i < samples; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+for (let i = 0; i < samples; i++)
+  buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
 writeFileSync(out, buf);

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { createDecryptStream, fileSource, openMessage } from '../../crypto/index.js';
 import { addKeyOptions, type KeyOptions, keyringFrom } from '../key-options.js';
+import { progress } from '../progress.js';
 
 function parseRange(text: string): { start: number; end: number } {
   const m = /^(\d+)-(\d+)$/.exec(text);
@@ -29,14 +30,17 @@ export function decryptCommand(program: Command): void {
     if (!keyring) throw new Error('give a key: --local-key-file <path> --tenant <id>');
     const out: Writable = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : stdoutWritable();
     let plaintext: Readable;
+    let total: number | undefined;
     if (file === '-') {
       if (opts.range) throw new Error('--range needs a file, not stdin');
       plaintext = process.stdin.pipe(createDecryptStream({ keyring }));
     } else {
       const opened = await openMessage(await fileSource(file), { keyring });
-      plaintext = opened.stream(opts.range ? parseRange(opts.range) : undefined);
+      const range = opts.range ? parseRange(opts.range) : undefined;
+      total = range ? range.end - range.start + 1 : opened.info.plaintextLength;
+      plaintext = opened.stream(range);
     }
-    await pipeline(plaintext, out);
+    await pipeline(plaintext, progress('decrypting', total), out);
   });
 }
 
