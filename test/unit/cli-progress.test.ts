@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { progress } from '../../src/cli/progress.js';
@@ -20,9 +20,12 @@ describe('CLI progress', () => {
     await pipeline(
       Readable.from([Buffer.alloc(5 * MiB), Buffer.alloc(5 * MiB)]),
       progress('decrypting', 10 * MiB, out as unknown as NodeJS.WriteStream),
-      async function* (src) {
-        for await (const c of src) chunks.push(c as Buffer);
-      },
+      new Writable({
+        write(c: Buffer, _e, done) {
+          chunks.push(c);
+          done();
+        },
+      }),
     );
     expect(Buffer.concat(chunks).length).toBe(10 * MiB);
     expect(seen.join('')).toMatch(/decrypting 100% \(10\.0 \/ 10\.0 MiB\)\n$/);
