@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { StorageError } from '../../errors.js';
 import { getStorageVersion } from '../../db/storage-versions.js';
 import type { Queryable } from '../../db/pool.js';
 import type { KeyProvider } from '../../keys/key-provider.js';
@@ -58,7 +59,15 @@ export class StorageResolver {
     mode: 'create' | 'open',
   ): Promise<ResolvedStorage> {
     const plan = this.plans.get(provider);
-    if (!plan) throw new Error(`storage provider ${provider} is not enabled`);
+    // A provider the operator switched off after recordings used it: playback answers 503
+    // STORAGE_UNAVAILABLE and transfers keep retrying until it is back, never a bare 500.
+    if (!plan) {
+      throw new StorageError(
+        'transient',
+        'ProviderNotEnabled',
+        `storage provider ${provider} is not enabled on this service`,
+      );
+    }
     const [target, keys] = await Promise.all([
       mode === 'create'
         ? this.targets.create(plan.storageKind, tenantId, config)
