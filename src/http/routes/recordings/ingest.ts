@@ -53,5 +53,3 @@ export const ingestRoute = defineRoute({
     return { status, body: view };
   },
 });
-
-export type IngestQuery = z.infer<typeof s.ingestQuery>;
