@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import { ingestRecording } from '../../../domain/recordings/ingest.js';
 import { actorOf } from '../../../domain/scopes.js';
 import { AppError, badRequest } from '../../../errors.js';
