@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -129,6 +130,12 @@ export class S3StorageTarget implements StorageTarget {
         sendOptions(signal),
       );
       const stream = out.Body instanceof Readable ? out.Body : emptyOr(out.Body);
+      if (range && !rangeMatches(out.ContentRange, range)) {
+        // Some S3-compatible stores ignore parts of a range (s3rver answers `bytes=0-0` with
+        // the whole object): wrong bytes must not reach the decrypter as if they were right.
+        stream.destroy();
+        throw new StorageError('transient', 'InvalidRangeResponse', 'get: the store ignored the byte range');
+      }
       return signal ? addAbortSignal(signal, stream) : stream;
     } catch (err) {
       if (isObjectMissing(err)) throw new ObjectNotFoundError(key);
@@ -144,7 +151,10 @@ export class S3StorageTarget implements StorageTarget {
     options.signal?.throwIfAborted();
     try {
       // S3 answers 204 for a missing key too, so this is idempotent as it stands.
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }), sendOptions(options.signal));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key }),
+        sendOptions(options.signal),
+      );
     } catch (err) {
       if (isObjectMissing(err)) return;
       throw mapS3Error(err, 'delete');
@@ -157,7 +167,7 @@ export class S3StorageTarget implements StorageTarget {
     let ContinuationToken: string | undefined;
     do {
       signal?.throwIfAborted();
-      let page: Awaited<ReturnType<typeof this.client.send<ListObjectsV2Command>>>;
+      let page: ListObjectsV2CommandOutput;
       try {
         page = await this.client.send(
           new ListObjectsV2Command({
@@ -243,6 +253,15 @@ async function* countBytes(
     counter.bodyError = err;
     throw err;
   }
+}
+
+/** `Content-Range: bytes a-b/total` must be the requested range, clipped to the object's end. */
+function rangeMatches(contentRange: string | undefined, range: ByteRange): boolean {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
+  if (!match) return false;
+  const [start, end, total] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const expectedEnd = Number.isNaN(total) ? range.end : Math.min(range.end, total - 1);
+  return start === range.start && end === expectedEnd;
 }
 
 function checkRange(range: ByteRange): void {
