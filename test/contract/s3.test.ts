@@ -1,5 +1,5 @@
+import { readAll, streamOf } from '../support/streams.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ObjectNotFoundError, StorageError } from '../../src/errors.js';
@@ -35,23 +35,6 @@ storageTargetContract('s3 (s3rver)', async () => {
   const target = new S3StorageTarget(s3, { bucket, prefix, checksumMode: 'when-required' });
   return { target, cleanup: () => emptyPrefix(s3, bucket, prefix) };
 });
-
-function streamOf(data: Buffer, chunkSize = 64 * 1024 + 7): Readable {
-  return Readable.from(
-    (function* () {
-      for (let offset = 0; offset < data.length; offset += chunkSize) {
-        yield data.subarray(offset, offset + chunkSize);
-      }
-    })(),
-    { objectMode: false },
-  );
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
 
 async function keysOf(target: S3StorageTarget, prefix?: string): Promise<string[]> {
   const keys: string[] = [];

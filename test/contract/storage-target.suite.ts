@@ -1,3 +1,4 @@
+import { readAll, streamOf } from '../support/streams.js';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,24 +10,6 @@ import type { ObjectInfo, StorageTarget } from '../../src/storage/storage-target
 export type StorageTargetSetup = () => Promise<{ target: StorageTarget; cleanup(): Promise<void> }>;
 
 const MiB = 1024 * 1024;
-
-/** A body delivered in uneven chunks, so implementations cannot rely on chunk boundaries. */
-function streamOf(data: Buffer, chunkSize = 64 * 1024 + 7): Readable {
-  return Readable.from(
-    (function* () {
-      for (let offset = 0; offset < data.length; offset += chunkSize) {
-        yield data.subarray(offset, offset + chunkSize);
-      }
-    })(),
-    { objectMode: false },
-  );
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
 
 async function listAll(target: StorageTarget, prefix?: string): Promise<ObjectInfo[]> {
   const items: ObjectInfo[] = [];
