@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiResponse, api, postRecording, setupTenant } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
-import { countRows, expectProblem, spoolFiles } from './contract-helpers.js';
+import { expectProblem, writtenState } from './contract-helpers.js';
 
 /** `Idempotency-Key` on ingest: a repeat stores nothing new; reuse with other bytes is refused. */
 let h: Harness;
@@ -10,14 +10,7 @@ let keyA: string;
 let keyB: string;
 const seen: number[] = [];
 
-async function snapshot() {
-  return {
-    recordings: await countRows(h, 'recordings'),
-    idempotency: await countRows(h, 'idempotency_keys'),
-    audit: await countRows(h, 'audit_events'),
-    spool: await spoolFiles(h),
-  };
-}
+const snapshot = () => writtenState(h);
 
 async function post(key: string, audio: Buffer, idem: string, callId = 'call-1'): Promise<ApiResponse> {
   const r = await postRecording(h, key, audio, { callId, headers: { 'idempotency-key': idem } });

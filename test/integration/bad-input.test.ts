@@ -3,7 +3,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiResponse, api, setupTenant } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
-import { countRows, expectProblem, spoolFiles, until } from './contract-helpers.js';
+import { expectProblem, spoolFiles, until, writtenState } from './contract-helpers.js';
 
 /**
  * Ingest rejections: each answers a problem document with a stable code and leaves
@@ -16,14 +16,7 @@ let h: Harness;
 let key: string;
 const seen: number[] = [];
 
-async function snapshot() {
-  return {
-    recordings: await countRows(h, 'recordings'),
-    idempotency: await countRows(h, 'idempotency_keys'),
-    audit: await countRows(h, 'audit_events'),
-    spool: await spoolFiles(h),
-  };
-}
+const snapshot = () => writtenState(h);
 
 function ingest(
   o: { query?: string; body?: Buffer; headers?: Record<string, string>; token?: string } = {},

@@ -22,6 +22,16 @@ export { filesUnder };
 
 export const spoolFiles = (h: Harness) => filesUnder(path.join(h.dataDir, 'spool'));
 
+/** Everything a rejected request must leave untouched: rows, claims, audit entries, spool files. */
+export async function writtenState(h: Harness) {
+  return {
+    recordings: await countRows(h, 'recordings'),
+    idempotency: await countRows(h, 'idempotency_keys'),
+    audit: await countRows(h, 'audit_events'),
+    spool: await spoolFiles(h),
+  };
+}
+
 export async function countRows(h: Harness, table: string, tenantId?: string): Promise<number> {
   const r = tenantId
     ? await h.ctx.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table} WHERE tenant_id = $1`, [
