@@ -72,6 +72,18 @@ describe('crash safety of transfers (worker as a child process)', () => {
   }
 
   /** A fresh worker without the crash point; stopped gracefully once all is stored. */
+  /** Before recovery: no recording is stored or audited as stored, every spool copy is still there. */
+  async function expectNothingStoredYet(tenantId: string, recs: { id: string }[], allowed?: string[]) {
+    for (const r of recs) {
+      const status = (await row(h, r.id)).status;
+      if (allowed) expect(allowed).toContain(status);
+      else expect(status).not.toBe('stored');
+      expect(await spoolFileOf(h, tenantId, r.id)).toBe(true);
+    }
+    const audit = await auditEntries(h, tenantId);
+    for (const r of recs) expect(countAudit(audit, 'recording.stored', r.id)).toBe(0);
+  }
+
   async function recoverAndCheck(key: string, tenantId: string, recs: { id: string; audio: Buffer }[]) {
     const w = spawn();
     try {
@@ -102,12 +114,7 @@ describe('crash safety of transfers (worker as a child process)', () => {
       const cut = recs.filter((r) => target.partial.some((f) => f.includes(`${r.id}.esdk.partial`)));
       expect(cut.length).toBeGreaterThanOrEqual(1);
       for (const r of cut) expect((await row(h, r.id)).status).toBe('transferring');
-      for (const r of recs) {
-        expect(['queued', 'transferring']).toContain((await row(h, r.id)).status);
-        expect(await spoolFileOf(h, tenantId, r.id)).toBe(true);
-      }
-      const audit = await auditEntries(h, tenantId);
-      for (const r of recs) expect(countAudit(audit, 'recording.stored', r.id)).toBe(0);
+      await expectNothingStoredYet(tenantId, recs, ['queued', 'transferring']);
 
       await recoverAndCheck(key, tenantId, recs);
     },
@@ -133,12 +140,7 @@ describe('crash safety of transfers (worker as a child process)', () => {
         expect(rr.spool_file).not.toBeNull();
         expect(await spoolFileOf(h, tenantId, r.id)).toBe(true);
       }
-      for (const r of recs) {
-        expect((await row(h, r.id)).status).not.toBe('stored');
-        expect(await spoolFileOf(h, tenantId, r.id)).toBe(true);
-      }
-      const audit = await auditEntries(h, tenantId);
-      for (const r of recs) expect(countAudit(audit, 'recording.stored', r.id)).toBe(0);
+      await expectNothingStoredYet(tenantId, recs);
 
       await recoverAndCheck(key, tenantId, recs);
     },
