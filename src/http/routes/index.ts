@@ -1,5 +1,6 @@
 import type { RouteSpec } from '../route.js';
 import { apiKeyRoutes } from './api-keys.js';
+import { awsSetupRoutes } from './aws-setup.js';
 import { opsRoutes } from './ops.js';
 import { playbackRoute } from './playback.js';
 import { ingestRoute } from './recordings/ingest.js';
@@ -15,6 +16,7 @@ export const allRoutes: RouteSpec[] = [
   ...tenantRoutes,
   ...apiKeyRoutes,
   ...storageRoutes,
+  ...awsSetupRoutes,
   ...tenantOpsRoutes,
   ingestRoute,
   ...readRoutes,

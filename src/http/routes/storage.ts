@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { actorOf } from '../../domain/scopes.js';
-import { awsSetup } from '../../domain/storage/aws-setup.js';
 import { localRequest } from '../../domain/storage/providers.js';
 import { describeStorage, registerStorage } from '../../domain/storage/register.js';
-import { requireTenant } from '../../domain/tenants.js';
 import { defineRoute } from '../route.js';
 import * as s from '../schemas.js';
 
@@ -27,37 +25,6 @@ export const storageRoutes = [
       },
     },
     handler: async ({ ctx, params }) => ({ status: 200, body: await describeStorage(ctx, params.tenantId) }),
-  }),
-  defineRoute({
-    method: 'get',
-    path: '/v1/tenants/:tenantId/storage/aws-setup',
-    summary: 'Filled-in IAM and KMS policy templates for the tenant’s AWS account',
-    tags: ['storage'],
-    access: admin,
-    params: s.tenantParams,
-    responses: {
-      200: {
-        description: 'Templates',
-        schema: z.object({
-          externalId: z.string(),
-          connectorPrincipal: z.string().nullable(),
-          trustPolicy: z.unknown(),
-          permissionsPolicy: z.unknown(),
-          keyPolicyStatement: z.unknown(),
-        }),
-      },
-    },
-    handler: async ({ ctx, params }) => {
-      const t = await requireTenant(ctx.db, params.tenantId);
-      return {
-        status: 200,
-        body: awsSetup({
-          tenantId: t.id,
-          externalId: t.aws_external_id,
-          connectorPrincipal: ctx.config.awsConnectorPrincipal,
-        }),
-      };
-    },
   }),
   defineRoute({
     method: 'put',
