@@ -2,7 +2,9 @@ import type { Config } from './config/index.js';
 import { DataKeyCache } from './crypto/index.js';
 import { createPool, type Db } from './db/pool.js';
 import { LinkSigner } from './domain/link-signer.js';
-import { localPlan, type ProviderPlan } from './domain/storage/providers.js';
+import { registerAws } from './aws/connector.js';
+import { localPlan } from './domain/storage/plans/local.js';
+import type { ProviderPlan } from './domain/storage/plans/plan.js';
 import { StorageResolver } from './domain/storage/resolver.js';
 import { KeyProviderRegistry } from './keys/registry.js';
 import { loadOrCreateMasterKey, LocalKeyProviderFactory } from './keys/local/index.js';
@@ -56,6 +58,7 @@ export async function createContext(
       storageTargets.register(new LocalStorageFactory(config.local.storageDir));
     plans.set('local', localPlan);
   }
+  if (config.aws.enabled) plans.set('s3', registerAws(config, { storageTargets, keyProviders }));
   const metrics = createMetrics();
   return {
     config,

@@ -47,7 +47,7 @@ interface CacheEntry {
 
 const DEFAULT_DURATION_SECONDS = 3600;
 const DEFAULT_REFRESH_BEFORE_MS = 5 * 60_000;
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 
 /** `custody-<tenantId>`, reduced to what STS accepts: [\w+=,.@-], at most 64 characters. */
@@ -118,17 +118,34 @@ export class AssumedRoleCredentials {
     return () => this.get(key, role);
   }
 
+  /**
+   * AssumeRole now, whatever is cached, and cache the result: the registration handshake
+   * must prove the trust policy as it is *now* (the tenant may just have changed it).
+   */
+  async assumeNow(role: TenantRole): Promise<TenantCredentials> {
+    this.forTenant(role); // validates the role as forTenant does
+    const entry = this.#entry(JSON.stringify([role.tenantId, role.roleArn, role.externalId]));
+    const credentials = await this.assume(role);
+    entry.credentials = credentials;
+    return credentials;
+  }
+
   /** Drop every cached session (e.g. after a tenant rotates its ExternalId). */
   clear(): void {
     this.cache.clear();
   }
 
-  private get(key: string, role: TenantRole): Promise<TenantCredentials> {
+  #entry(key: string): CacheEntry {
     let entry = this.cache.get(key);
     if (!entry) {
       entry = {};
       this.cache.set(key, entry);
     }
+    return entry;
+  }
+
+  private get(key: string, role: TenantRole): Promise<TenantCredentials> {
+    const entry = this.#entry(key);
     const cached = entry.credentials;
     if (cached && this.now() < cached.expiration.getTime() - this.refreshBeforeMs) {
       return Promise.resolve(cached);

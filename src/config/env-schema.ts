@@ -39,6 +39,12 @@ export const envSchema = z.object({
   CUSTODY_LOCAL_STORAGE_DIR: z.string().optional(),
   CUSTODY_ALLOW_PRIVATE_ENDPOINTS: z.string().default(''),
   CUSTODY_AWS_CONNECTOR_PRINCIPAL: z.string().optional(),
+  /** The `s3` provider (tenant buckets through STS AssumeRole, tenant KMS keys). */
+  CUSTODY_AWS_PROVIDER: onOff,
+  /** AssumeRole session length; at most 3600 when the connector itself is a role (role chaining). */
+  CUSTODY_AWS_SESSION_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
+  /** Region of the connector's STS client; default `AWS_REGION`, else us-east-1. */
+  CUSTODY_AWS_STS_REGION: z.string().optional(),
   /** `custody worker` serves /metrics and /healthz here (the API serves its own on PORT). */
   CUSTODY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   CUSTODY_TRANSFER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type Env, envSchema, type Role } from './env-schema.js';
 import { type LinkSigningKey, parseKey32, parseLinkSigningKeys } from './keys-parsing.js';
 import { expandSecretFiles } from './secrets-from-env.js';
+import { parseAllowList } from '../security/endpoint-guard.js';
 
 export type { Role } from './env-schema.js';
 export type { LinkSigningKey } from './keys-parsing.js';
@@ -29,6 +30,7 @@ export interface Config {
   local: { enabled: boolean; keyFile: string; storageDir: string };
   allowPrivateEndpoints: string[];
   awsConnectorPrincipal: string | undefined;
+  aws: { enabled: boolean; sessionSeconds: number; stsRegion: string };
   worker: {
     metricsPort: number;
     concurrency: number;
@@ -98,6 +100,24 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
     }
   }
 
+  const allowPrivateEndpoints = (e.CUSTODY_ALLOW_PRIVATE_ENDPOINTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  // The SSRF guard parses this list on every use; a typo (bad CIDR) must stop start-up
+  // rather than fail each registration. One entry at a time, so every bad entry is listed.
+  for (const entry of allowPrivateEndpoints) {
+    try {
+      parseAllowList([entry]);
+    } catch (err) {
+      const why = (err as Error).message.replace(
+        /^Invalid CUSTODY_ALLOW_PRIVATE_ENDPOINTS entry/,
+        'bad entry',
+      );
+      problems.push(`CUSTODY_ALLOW_PRIVATE_ENDPOINTS: ${why}`);
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDir = path.resolve(e.CUSTODY_DATA_DIR);
@@ -125,10 +145,13 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       keyFile: path.resolve(e.CUSTODY_LOCAL_KEY_FILE ?? path.join(dataDir, 'local-master.key')),
       storageDir: path.resolve(e.CUSTODY_LOCAL_STORAGE_DIR ?? path.join(dataDir, 'storage')),
     },
-    allowPrivateEndpoints: e.CUSTODY_ALLOW_PRIVATE_ENDPOINTS.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    allowPrivateEndpoints,
     awsConnectorPrincipal: e.CUSTODY_AWS_CONNECTOR_PRINCIPAL,
+    aws: {
+      enabled: e.CUSTODY_AWS_PROVIDER === 'on',
+      sessionSeconds: e.CUSTODY_AWS_SESSION_SECONDS,
+      stsRegion: e.CUSTODY_AWS_STS_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    },
     worker: {
       metricsPort: e.CUSTODY_WORKER_METRICS_PORT,
       concurrency: e.CUSTODY_TRANSFER_CONCURRENCY,

@@ -47,5 +47,7 @@ class ObservedKeyring extends KeyringNode {
 /** The same provider, its keyring observed. */
 export function observeKeyProvider(provider: KeyProvider, observe: KeyCallObserver): KeyProvider {
   const keyring = new ObservedKeyring(provider.keyring(), provider.kind, observe);
-  return { kind: provider.kind, keyId: provider.keyId, keyring: () => keyring };
+  const observed: KeyProvider = { kind: provider.kind, keyId: provider.keyId, keyring: () => keyring };
+  if (provider.check) observed.check = () => provider.check!();
+  return observed;
 }

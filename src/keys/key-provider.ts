@@ -18,6 +18,12 @@ export interface KeyProvider {
   readonly keyId: string;
   /** The keyring that wraps (on encrypt) and unwraps (on decrypt) data keys. */
   keyring(): KeyringNode;
+  /**
+   * Optional: checks the key exists and is usable for wrapping (state, usage, spec), so
+   * the registration handshake can say *why* a key is unusable before the first wrap.
+   * Rejects with `KeyProviderError`.
+   */
+  check?(): Promise<void>;
 }
 
 /** Builds the key provider for one tenant from its (validated) storage configuration. */

@@ -5,12 +5,13 @@
  * reserved address, unless the operator allows it (`CUSTODY_ALLOW_PRIVATE_ENDPOINTS`:
  * host names, IPs or CIDRs).
  *
- * Known gap (DNS rebinding): this checks what the name resolves to *now*, at registration.
- * The SDK/HTTP clients resolve again when they connect, so a hostile DNS server can answer
- * with a public address here and a private one later. Closing it needs the outbound HTTP
- * clients to be pinned too (a custom `lookup` on their agents that re-applies
- * `isAddressBlocked`/the allow list to every connection, or connecting to the address
- * checked here). Until then this guard is a first line, not the whole defence.
+ * DNS rebinding: this checks what the name resolves to *now*, at registration; the SDK/HTTP
+ * clients resolve again when they connect, so a hostile DNS server could answer with a
+ * public address here and a private one later. guarded-lookup.ts closes that gap: its
+ * `lookup` re-applies `isAddressBlocked`/the allow list to every connection, and the agents
+ * of guarded-http.ts (`guardedRequestHandlerOptions`, `guardedAgents`) also check IP-literal
+ * hosts, which skip lookup. It is closed only for clients built with those agents: every
+ * outbound client to a tenant URL must use them, or this guard is a first line, not the whole defence.
  */
 import { promises as dns } from 'node:dns';
 import { BlockList, isIP } from 'node:net';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { bufferSource, createEncryptStream, openMessage } from '../../crypto/index.js';
 import { KeyProviderError, StorageError } from '../../errors.js';
+import { adviceFor } from './handshake-advice.js';
 import type { ResolvedStorage } from './resolver.js';
 
 export interface HandshakeStep {
@@ -18,16 +19,19 @@ export interface Handshake {
 
 /** Tells the tenant what to fix without echoing upstream response bodies. */
 function describe(err: unknown): { code: string; message: string } {
-  if (err instanceof StorageError || err instanceof KeyProviderError)
-    return { code: err.code, message: err.message };
+  if (err instanceof StorageError || err instanceof KeyProviderError) {
+    const advice = adviceFor(err.code);
+    return { code: err.code, message: advice ? `${err.message}. ${advice}` : err.message };
+  }
   return { code: 'UNEXPECTED', message: 'The step failed unexpectedly; see the service logs for details.' };
 }
 
 /**
  * The test-encrypt handshake run before a storage version is activated: it does, on a
- * small probe, everything a recording's journey does — wrap a data key under the
- * tenant's key, put the object, read it back, unwrap and decrypt it, delete it. The
- * first failing step names what the tenant must fix.
+ * small probe, everything a recording's journey does — get credentials (AWS: assume the
+ * tenant's role), wrap a data key under the tenant's key, put the object, head it, read
+ * it back, unwrap and decrypt it, delete it. Steps named by the provider plan say which
+ * call failed (`kms-generate-data-key`); the first failing step names what to fix.
  */
 export async function runHandshake(
   storage: ResolvedStorage,
@@ -55,14 +59,30 @@ export async function runHandshake(
     }
   };
 
+  const names = storage.plan.handshake;
+  const { preflight } = names;
   const ok =
-    (await step('wrap-key', async () => {
+    (preflight === undefined ||
+      (await step(preflight.name, () => preflight.run(storage.tenantId, storage.config)))) &&
+    (await step(names.wrap, async () => {
+      await storage.keys.check?.();
       const enc = await createEncryptStream({ keyring: storage.keys.keyring(), context });
       ciphertext = Buffer.concat(await Readable.from([plaintext]).pipe(enc).toArray());
     })) &&
     (await step('put-probe', async () => {
       await storage.target.put(key, Readable.from([ciphertext]), { contentLength: ciphertext.length });
       stored = true;
+    })) &&
+    (await step('head-probe', async () => {
+      const info = await storage.target.head(key);
+      if (info?.size !== ciphertext.length)
+        throw new StorageError(
+          'transient',
+          'ProbeMismatch',
+          info
+            ? `the probe is listed with ${info.size} bytes, ${ciphertext.length} were written`
+            : 'the probe just written cannot be found (HEAD answered 404)',
+        );
     })) &&
     (await step('get-probe', async () => {
       fetched = Buffer.concat(await (await storage.target.get(key)).toArray());
@@ -73,7 +93,7 @@ export async function runHandshake(
           'the probe read back differs from what was written',
         );
     })) &&
-    (await step('unwrap-key', async () => {
+    (await step(names.unwrap, async () => {
       const opened = await openMessage(bufferSource(fetched), {
         keyring: storage.keys.keyring(),
         expectedContext: context,

@@ -6,8 +6,9 @@ import {
   type StorageVersionRow,
 } from '../../db/storage-versions.js';
 import { setActiveStorageVersion } from '../../db/tenants.js';
-import { AppError, badRequest } from '../../errors.js';
+import { AppError, badRequest, KeyProviderError, StorageError } from '../../errors.js';
 import { appendAudit } from '../audit.js';
+import { assertEndpointAllowed } from '../../security/endpoint-guard.js';
 import { requireTenant } from '../tenants.js';
 import { runHandshake } from './handshake.js';
 
@@ -49,7 +50,7 @@ export async function registerStorage(
   tenantId: string,
   body: Record<string, unknown>,
 ) {
-  await requireTenant(ctx.db, tenantId);
+  const tenant = await requireTenant(ctx.db, tenantId);
   const provider = String(body.provider);
   const plan = ctx.storage.plan(provider);
   if (!plan)
@@ -60,9 +61,18 @@ export async function registerStorage(
   const parsed = plan.request.safeParse(body);
   if (!parsed.success)
     throw badRequest(`Invalid body: ${parsed.error.issues[0]?.message}`, 'VALIDATION_FAILED');
-  const { config } = plan.split(parsed.data as Record<string, unknown>);
+  const request = parsed.data as Record<string, unknown>;
+  // Before any connection: tenant-supplied URLs must not point inside our network.
+  for (const [field, url] of Object.entries(plan.urls?.(request) ?? {}))
+    await assertEndpointAllowed(url, field, { allow: ctx.config.allowPrivateEndpoints });
+  const { config } = plan.split(request, tenant);
 
-  const storage = await ctx.storage.build(tenantId, provider, config);
+  const storage = await ctx.storage.build(tenantId, provider, config).catch((err: unknown) => {
+    // A config the provider refuses outright (before any call): the tenant's input is wrong.
+    if (err instanceof KeyProviderError || err instanceof StorageError)
+      throw badRequest(`Invalid storage configuration: ${err.message}`, 'VALIDATION_FAILED');
+    throw err;
+  });
   const handshake = await runHandshake(storage, (err) =>
     ctx.log.info({ tenantId, err: (err as Error).message }, 'handshake step failed'),
   );

@@ -7,13 +7,16 @@ import { type KeyCallObserver, observeKeyProvider } from '../../keys/instrumente
 import type { KeyProviderRegistry } from '../../keys/registry.js';
 import type { StorageRegistry } from '../../storage/registry.js';
 import type { StorageTarget } from '../../storage/storage-target.js';
-import type { ProviderPlan } from './providers.js';
+import type { ProviderPlan } from './plans/plan.js';
 
 /** A tenant's storage version, ready to use: where objects go and which key wraps them. */
 export interface ResolvedStorage {
   tenantId: string;
   version: number;
   provider: string;
+  plan: ProviderPlan;
+  /** The version's config as stored (the handshake's preflight needs it). */
+  config: Record<string, unknown>;
   target: StorageTarget;
   keys: KeyProvider;
 }
@@ -68,13 +71,22 @@ export class StorageResolver {
         `storage provider ${provider} is not enabled on this service`,
       );
     }
+    const storageConfig = plan.storageConfig?.(config) ?? config;
     const [target, keys] = await Promise.all([
       mode === 'create'
-        ? this.targets.create(plan.storageKind, tenantId, config)
-        : this.targets.open(plan.storageKind, tenantId, config),
-      this.keyProviders.create(plan.keyKind, tenantId, config),
+        ? this.targets.create(plan.storageKind, tenantId, storageConfig)
+        : this.targets.open(plan.storageKind, tenantId, storageConfig),
+      this.keyProviders.create(plan.keyKind, tenantId, plan.keyConfig?.(config) ?? config),
     ]);
-    return { tenantId, version, provider, target, keys: observeKeyProvider(keys, this.observe) };
+    return {
+      tenantId,
+      version,
+      provider,
+      plan,
+      config,
+      target,
+      keys: observeKeyProvider(keys, this.observe),
+    };
   }
 
   resolve(tenantId: string, version: number): Promise<ResolvedStorage> {

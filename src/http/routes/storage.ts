@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { actorOf } from '../../domain/scopes.js';
-import { localRequest } from '../../domain/storage/providers.js';
+import { localRequest } from '../../domain/storage/plans/local.js';
+import { s3Request } from '../../domain/storage/plans/s3.js';
 import { describeStorage, registerStorage } from '../../domain/storage/register.js';
 import { defineRoute } from '../route.js';
 import * as s from '../schemas.js';
@@ -8,7 +9,7 @@ import * as s from '../schemas.js';
 const admin = { kind: 'tenant', scopes: ['tenant:admin'] } as const;
 
 /** Every provider's registration body; each is checked again against the enabled providers. */
-const storageBody = z.discriminatedUnion('provider', [localRequest]);
+const storageBody = z.discriminatedUnion('provider', [localRequest, s3Request]);
 
 export const storageRoutes = [
   defineRoute({

@@ -10,7 +10,7 @@ import {
   type NodeDecryptionMaterial,
   type NodeEncryptionMaterial,
 } from '@aws-crypto/material-management-node';
-import { KMS, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { KMS, type KMSClientConfig, type KeyMetadata } from '@aws-sdk/client-kms';
 import { KeyProviderError } from '../../errors.js';
 import type { KeyProvider, KeyProviderFactory } from '../key-provider.js';
 import { type KmsStep, translateKmsError } from './errors.js';
@@ -25,6 +25,9 @@ export interface AwsKmsKeyConfig {
   region: string;
   /** KMS endpoint override (VPC endpoint, LocalStack-style stacks); `AWS_ENDPOINT_URL_KMS` also works. */
   endpoint?: string;
+  /** The tenant's role and the ExternalId it requires (the `s3` plan sets both; `credentialsFor` uses them). */
+  roleArn?: string;
+  externalId?: string;
 }
 
 /** A credential provider (e.g. STS AssumeRole into the tenant's role), as the AWS SDK takes it. */
@@ -34,7 +37,7 @@ export interface AwsKmsKeyProviderOptions extends AwsKmsKeyConfig {
   credentials: KmsCredentials;
 }
 
-const KEY_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key\/([A-Za-z0-9-]+)$/;
+export const KEY_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key\/([A-Za-z0-9-]+)$/;
 
 /** Region of a KMS key ARN; throws `KeyProviderError('tenant', 'InvalidKmsKeyArn')` otherwise. */
 export function regionOfKeyArn(kmsKeyArn: string): string {
@@ -47,6 +50,20 @@ export function regionOfKeyArn(kmsKeyArn: string): string {
     );
   }
   return m[2];
+}
+
+/** Why a described key cannot wrap recordings, or `undefined` when it can. */
+function keyProblem(meta: KeyMetadata | undefined): { code: string; what: string } | undefined {
+  if (!meta) return { code: 'NotFoundException', what: 'was not described by KMS' };
+  if (meta.KeyState === 'Disabled') return { code: 'DisabledException', what: 'is disabled' };
+  if (meta.KeyState !== 'Enabled')
+    return { code: 'KMSInvalidStateException', what: `is in state ${meta.KeyState ?? 'unknown'}` };
+  if (meta.KeyUsage !== 'ENCRYPT_DECRYPT' || (meta.KeySpec ?? 'SYMMETRIC_DEFAULT') !== 'SYMMETRIC_DEFAULT')
+    return {
+      code: 'InvalidKeyUsage',
+      what: `is a ${meta.KeySpec ?? '?'} ${meta.KeyUsage ?? '?'} key, not a symmetric encryption key`,
+    };
+  return undefined;
 }
 
 type KmsApi = Exclude<ReturnType<KmsNodeClientSupplier>, false>;
@@ -87,10 +104,32 @@ export class AwsKmsKeyProvider implements KeyProvider {
       return client;
     };
     this.#keyring = new TranslatingKmsKeyring(opts.kmsKeyArn, clientFor);
+    this.#client = () => clientFor(keyRegion);
   }
+
+  readonly #client: () => KMS | false;
 
   keyring(): KeyringNode {
     return this.#keyring;
+  }
+
+  /**
+   * DescribeKey (it carries no encryption context, so the tenant's policy grants it
+   * without a condition): tells a disabled, pending-deletion or asymmetric key apart
+   * before the first GenerateDataKey, each with its own code.
+   */
+  async check(): Promise<void> {
+    const client = this.#client();
+    if (!client) throw new KeyProviderError('transient', 'KMSClientUnavailable', 'no KMS client for the key');
+    let meta: KeyMetadata | undefined;
+    try {
+      meta = (await client.describeKey({ KeyId: this.keyId })).KeyMetadata;
+    } catch (err) {
+      throw translateKmsError(err, 'DescribeKey', this.keyId);
+    }
+    const problem = keyProblem(meta);
+    if (problem)
+      throw new KeyProviderError('tenant', problem.code, `AWS KMS key ${this.keyId} ${problem.what}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { KeyProviderError } from '../../errors.js';
+import { KeyProviderError, StorageError } from '../../errors.js';
 
 /**
  * KMS error names only the tenant can fix (in their key policy, key state or grants).
@@ -20,7 +20,7 @@ const WHAT: Record<string, string> = {
   KeyUnavailableException: 'the key is unavailable',
 };
 
-export type KmsStep = 'GenerateDataKey' | 'Decrypt' | 'Encrypt';
+export type KmsStep = 'GenerateDataKey' | 'Decrypt' | 'Encrypt' | 'DescribeKey';
 
 /** Error name as the AWS SDK reports it (`err.name`, or the modeled `__type`). */
 function errorName(err: unknown): string | undefined {
@@ -34,6 +34,12 @@ function errorName(err: unknown): string | undefined {
  */
 export function translateKmsError(err: unknown, step: KmsStep, keyArn: string): KeyProviderError {
   if (err instanceof KeyProviderError) return err;
+  // The credentials (AssumeRole into the tenant's role) failed before KMS was reached.
+  if (err instanceof StorageError) {
+    return new KeyProviderError(err.kind === 'transient' ? 'transient' : 'tenant', err.code, err.message, {
+      cause: err,
+    });
+  }
   const name = errorName(err);
   if (name && TENANT_KMS_ERRORS.has(name)) {
     return new KeyProviderError(

@@ -6,6 +6,7 @@ export {
   type AwsKmsKeyProviderOptions,
   type CredentialsFor,
   type KmsCredentials,
+  KEY_ARN,
   regionOfKeyArn,
 } from './aws-kms-key-provider.js';
 export { TENANT_KMS_ERRORS, translateKmsError } from './errors.js';

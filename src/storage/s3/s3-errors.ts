@@ -46,6 +46,15 @@ export function mapS3Error(err: unknown, operation: string): unknown {
   }
   const e = err as Error & SdkErrorShape;
   const status = httpStatusOf(err);
+  if (e.code === 'ENDPOINT_NOT_ALLOWED') {
+    // The guarded lookup refused the address the endpoint resolves to now (see guarded-lookup.ts).
+    return new StorageError(
+      'access-denied',
+      'EndpointNotAllowed',
+      `${operation}: the endpoint resolves to an address that is not allowed`,
+      { cause: err },
+    );
+  }
   if (e.name === 'NoSuchBucket') {
     return new StorageError('container-missing', 'NoSuchBucket', `${operation}: the bucket does not exist`, {
       cause: err,

@@ -13,6 +13,9 @@ export interface S3Config {
   forcePathStyle?: boolean;
   /** @defaultValue `'default'` */
   checksumMode?: S3ChecksumMode;
+  /** The tenant's role and the ExternalId it requires (the `s3` plan sets both; `clientFor` uses them). */
+  roleArn?: string;
+  externalId?: string;
 }
 
 /**
@@ -41,7 +44,7 @@ export class S3StorageFactory implements StorageTargetFactory<S3Config> {
   readonly provider = 's3';
 
   constructor(
-    private readonly clientFor: (config: S3Config) => S3Client = (config) =>
+    private readonly clientFor: (config: S3Config, tenantId: string) => S3Client = (config) =>
       new S3Client(s3ClientConfig(config)),
   ) {}
 
@@ -49,8 +52,8 @@ export class S3StorageFactory implements StorageTargetFactory<S3Config> {
     return this.open(_tenantId, config);
   }
 
-  async open(_tenantId: string, config: S3Config): Promise<StorageTarget> {
-    return new S3StorageTarget(this.clientFor(config), {
+  async open(tenantId: string, config: S3Config): Promise<StorageTarget> {
+    return new S3StorageTarget(this.clientFor(config, tenantId), {
       bucket: config.bucket,
       prefix: config.prefix ?? '',
       checksumMode: config.checksumMode ?? 'default',

@@ -93,6 +93,24 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CUSTODY_LINK_SIGNING_KEYS: `k:${a},k:${b}` }, 'worker')).toThrow(/twice/);
   });
 
+  it('validates CUSTODY_ALLOW_PRIVATE_ENDPOINTS at load, listing every bad entry', () => {
+    const ok = loadConfig(
+      { CUSTODY_ALLOW_PRIVATE_ENDPOINTS: ' minio.internal, 10.0.0.0/8 ,fd00::/8,' },
+      'worker',
+    );
+    expect(ok.allowPrivateEndpoints).toEqual(['minio.internal', '10.0.0.0/8', 'fd00::/8']);
+    try {
+      loadConfig({ CUSTODY_ALLOW_PRIVATE_ENDPOINTS: '10.0.0.0/33,minio.internal,bad host!' }, 'worker');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems).toEqual([
+        'CUSTODY_ALLOW_PRIVATE_ENDPOINTS: bad entry "10.0.0.0/33": the prefix length must be 0-32',
+        'CUSTODY_ALLOW_PRIVATE_ENDPOINTS: bad entry "bad host!": expected a host name, an IP address or a CIDR',
+      ]);
+    }
+  });
+
   it('needs both inbox variables for direct ingest', () => {
     expect(() => loadConfig({ CUSTODY_INBOX_DIR: dir }, 'worker')).toThrow(/both/);
     const c = loadConfig({ CUSTODY_INBOX_DIR: dir, CUSTODY_INBOX_HMAC_KEY: key32() }, 'worker');
