@@ -3,7 +3,7 @@ import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { createDecryptStream, fileSource, openMessage } from '../../crypto/index.js';
-import { addKeyOptions, type KeyOptions, keyringFrom } from '../key-options.js';
+import { addKeyOptions, type KeyOptions, requireKeyring } from '../key-options.js';
 import { progress } from '../progress.js';
 
 function parseRange(text: string): { start: number; end: number } {
@@ -26,20 +26,20 @@ export function decryptCommand(program: Command): void {
       .option('-o, --out <path>', 'write plaintext here instead of stdout')
       .option('--range <a-b>', 'only plaintext bytes a..b (inclusive; needs a file)'),
   ).action(async (file: string, opts: KeyOptions & { out?: string; range?: string }) => {
-    const keyring = await keyringFrom(opts);
-    if (!keyring) throw new Error('give a key: --local-key-file <path> --tenant <id>');
-    const out: Writable = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : stdoutWritable();
+    const range = opts.range ? parseRange(opts.range) : undefined;
+    const keyring = await requireKeyring(opts);
     let plaintext: Readable;
     let total: number | undefined;
     if (file === '-') {
-      if (opts.range) throw new Error('--range needs a file, not stdin');
+      if (range) throw new Error('--range needs a file, not stdin');
       plaintext = process.stdin.pipe(createDecryptStream({ keyring }));
     } else {
+      // Unwrap the data key first: if the key provider refuses, no output file is created.
       const opened = await openMessage(await fileSource(file), { keyring });
-      const range = opts.range ? parseRange(opts.range) : undefined;
       total = range ? range.end - range.start + 1 : opened.info.plaintextLength;
       plaintext = opened.stream(range);
     }
+    const out: Writable = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : stdoutWritable();
     await pipeline(plaintext, progress('decrypting', total), out);
   });
 }

@@ -5,10 +5,13 @@
  */
 const ADVICE: Record<string, string> = {
   // STS AssumeRole
+  'assume-role/AccessDenied':
+    "Check the role's trust policy: it must let the connector principal call sts:AssumeRole with " +
+    'the condition sts:ExternalId equal to your ExternalId (GET /v1/tenants/{t}/storage/aws-setup).',
+  // S3 (put/head/get/delete probes)
   AccessDenied:
-    'Check the role: its trust policy must allow the connector principal with the sts:ExternalId ' +
-    'condition, and its permissions policy must allow the S3 actions on the bucket and prefix ' +
-    '(both are in GET /v1/tenants/{t}/storage/aws-setup).',
+    "Check the role's permissions policy: it must allow the S3 actions on the bucket and prefix " +
+    '(GET /v1/tenants/{t}/storage/aws-setup), and no bucket policy or SCP may deny them.',
   InvalidRoleArn: 'Give the ARN of an IAM role in your account: arn:aws:iam::<account>:role/<name>.',
   RegionDisabledException: 'Activate AWS STS in the connector region, or ask the operator to use another.',
   // KMS
@@ -24,11 +27,14 @@ const ADVICE: Record<string, string> = {
   InvalidKmsKeyArn: 'Give the full key ARN (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias.',
   // S3
   NoSuchBucket: 'Check bucket and region: the bucket must already exist (Custody never creates it).',
+  ECONNREFUSED: 'Check endpoint: nothing accepts connections at that host and port.',
+  ENOTFOUND: 'Check endpoint (or region): the host name does not resolve.',
   EndpointNotAllowed: 'Use a public https endpoint, or ask the operator to allow this host.',
   ProbeMismatch:
     'The store changed the bytes written; with an S3-compatible store, try checksumMode "when-required".',
 };
 
-export function adviceFor(code: string): string | undefined {
-  return ADVICE[code];
+/** Advice for `code` failing at `step`: a step-specific entry first, else the code's. */
+export function adviceFor(step: string, code: string): string | undefined {
+  return ADVICE[`${step}/${code}`] ?? ADVICE[code];
 }

@@ -18,9 +18,9 @@ export interface Handshake {
 }
 
 /** Tells the tenant what to fix without echoing upstream response bodies. */
-function describe(err: unknown): { code: string; message: string } {
+function describe(step: string, err: unknown): { code: string; message: string } {
   if (err instanceof StorageError || err instanceof KeyProviderError) {
-    const advice = adviceFor(err.code);
+    const advice = adviceFor(step, err.code);
     return { code: err.code, message: advice ? `${err.message}. ${advice}` : err.message };
   }
   return { code: 'UNEXPECTED', message: 'The step failed unexpectedly; see the service logs for details.' };
@@ -54,7 +54,12 @@ export async function runHandshake(
       return true;
     } catch (err) {
       onError?.(err);
-      steps.push({ name, ok: false, ms: Math.round(performance.now() - started), error: describe(err) });
+      steps.push({
+        name,
+        ok: false,
+        ms: Math.round(performance.now() - started),
+        error: describe(name, err),
+      });
       return false;
     }
   };

@@ -76,6 +76,7 @@ export function mapS3Error(err: unknown, operation: string): unknown {
 
 /** A short, safe code: the SDK error name, or a Node network code (`ECONNREFUSED`). */
 function codeOf(e: SdkErrorShape): string {
-  const candidate = e.$metadata ? e.name : (e.code ?? e.name);
+  // Network failures also carry `$metadata` but are plain `Error`s: their `code` says more.
+  const candidate = e.$metadata && e.name !== 'Error' ? e.name : (e.code ?? e.name);
   return /^[A-Za-z0-9_.-]{1,64}$/.test(candidate) ? candidate : 'InternalError';
 }

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsWorld, type S3Tenant, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import { api, postRecording } from '../support/client.js';
+import { type Harness, startHarness } from '../support/harness.js';
+import { playBack, row, spoolFileOf, waitForAll } from '../support/observe.js';
+
+async function postMany(h: Harness, t: S3Tenant, count: number, size: number) {
+  const recs: { id: string; audio: Buffer }[] = [];
+  for (let i = 0; i < count; i++) {
+    const audio = randomBytes(size);
+    const res = await postRecording(h, t.key, audio, { callId: `call-${i}` });
+    expect(res.status).toBe(202);
+    recs.push({ id: res.body.id, audio });
+  }
+  return recs;
+}
+
+describe('AWS calls per recording, counted by the stand-ins', () => {
+  let world: AwsWorld;
+  let h: Harness;
+  let tenant: S3Tenant;
+
+  beforeAll(async () => {
+    world = await startAwsWorld();
+    h = await startHarness({ env: world.env });
+    tenant = await setupS3Tenant(h, world, 's3-calls');
+  });
+  afterAll(async () => {
+    await h?.close();
+    await world?.stop();
+  });
+
+  it('100 recordings cost exactly 1 AssumeRole (the handshake’s) and 100 GenerateDataKey', async () => {
+    expect(world.aws.counts.AssumeRole).toBe(1);
+    world.aws.resetCounts();
+    const recs = await postMany(h, tenant, 100, 2048);
+    await waitForAll(
+      h,
+      tenant.key,
+      recs.map((r) => r.id),
+      ['stored'],
+    );
+    expect(world.aws.counts.AssumeRole).toBe(0);
+    expect(world.aws.counts.GenerateDataKey).toBe(100);
+    // Verification reads the header back; it never unwraps the data key.
+    expect(world.aws.counts.Decrypt).toBe(0);
+    expect(world.aws.counts.Encrypt).toBe(0);
+    for (const call of world.aws.callsOf('GenerateDataKey') as any[])
+      expect(call.encryptionContext['custody:tenant']).toBe('s3-calls');
+  });
+});
+
+describe('the tenant’s key disabled mid-run, then re-enabled', () => {
+  let world: AwsWorld;
+  let h: Harness;
+  let tenant: S3Tenant;
+
+  beforeAll(async () => {
+    world = await startAwsWorld();
+    h = await startHarness({ env: { ...world.env, CUSTODY_BLOCKED_RETRY_SECONDS: '1' } });
+    tenant = await setupS3Tenant(h, world, 's3-disabled');
+  });
+  afterAll(async () => {
+    await h?.close();
+    await world?.stop();
+  });
+
+  it('blocks with DisabledException keeping the spooled copies, then drains to stored', async () => {
+    const before = await postMany(h, tenant, 2, 50_000);
+    await waitForAll(
+      h,
+      tenant.key,
+      before.map((r) => r.id),
+      ['stored'],
+    );
+
+    world.aws.disable(tenant.keyArn);
+    const during = await postMany(h, tenant, 3, 50_000);
+    const blocked = await waitForAll(
+      h,
+      tenant.key,
+      during.map((r) => r.id),
+      ['blocked'],
+    );
+    for (const v of blocked) expect(v.error).toMatchObject({ code: 'DisabledException' });
+    for (const r of during) {
+      expect(await spoolFileOf(h, 's3-disabled', r.id)).toBe(true);
+      expect((await row(h, r.id)).status).toBe('blocked');
+    }
+    const objects = await world.s3
+      .client()
+      .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${tenant.prefix}/` }));
+    expect(objects.Contents ?? []).toHaveLength(2);
+
+    world.aws.enable(tenant.keyArn);
+    await waitForAll(
+      h,
+      tenant.key,
+      during.map((r) => r.id),
+      ['stored'],
+    );
+    for (const r of during) {
+      expect(await spoolFileOf(h, 's3-disabled', r.id)).toBe(false);
+      expect((await playBack(h, tenant.key, r.id)).equals(r.audio)).toBe(true);
+    }
+  });
+
+  it('a revoked key makes stored recordings unplayable (fail closed), and playable again once restored', async () => {
+    const [rec] = await postMany(h, tenant, 1, 10_000);
+    await waitForAll(h, tenant.key, [rec!.id], ['stored']);
+    // The data-key cache would (rightly) keep serving for its TTL: drop it to see KMS's answer.
+    h.ctx.dataKeys.clear();
+    world.aws.disable(tenant.keyArn);
+    const link = await api(h, 'POST', `/v1/recordings/${rec!.id}/playback-link`, {
+      token: tenant.key,
+      json: {},
+    });
+    const res = await fetch(link.body.url);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+    world.aws.enable(tenant.keyArn);
+    expect((await playBack(h, tenant.key, rec!.id)).equals(rec!.audio)).toBe(true);
+  });
+});
