@@ -157,6 +157,35 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
     { provider: 'local', path: 'a/b' },
     { provider: 'nope' },
     {},
+    // s3: each field wrong in turn (nothing is called before validation passes).
+    ...(
+      [
+        { bucket: 'Bad_Bucket' },
+        { bucket: '192.168.0.1' },
+        { bucket: 'ab' },
+        { region: '' },
+        { prefix: '/abs' },
+        { prefix: 'a/../b' },
+        { prefix: 'wild*card' },
+        { roleArn: 'arn:aws:iam::123:role/x' },
+        { roleArn: 'arn:aws:iam::111122223333:user/bob' },
+        { kmsKeyArn: 'alias/recordings' },
+        { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:alias/recordings' },
+        { forcePathStyle: 'yes' },
+        { checksumMode: 'never' },
+        { endpoint: 42 },
+        { accessKeyId: 'AKIA...' },
+        { bucket: undefined },
+        { kmsKeyArn: undefined },
+      ] as Record<string, unknown>[]
+    ).map((change) => ({
+      provider: 's3',
+      bucket: 'tenant-recordings',
+      region: 'eu-west-1',
+      roleArn: 'arn:aws:iam::111122223333:role/custody',
+      kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      ...change,
+    })),
   ].map((body) => ({
     name: `storage ${JSON.stringify(body)}`,
     status: 400,

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ROLE_ARN } from '../../aws/assume-role.js';
+import { KEY_ARN } from '../../keys/aws-kms/index.js';
+import { normalisePrefix } from '../../storage/s3/s3-storage-target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const policiesDir = path.resolve(
@@ -8,28 +12,138 @@ const policiesDir = path.resolve(
   here.includes(`${path.sep}dist${path.sep}`) ? '../../../../policies/aws' : '../../../policies/aws',
 );
 
-const load = (name: string) => readFileSync(path.join(policiesDir, name), 'utf8');
+const load = (name: string): unknown => JSON.parse(readFileSync(path.join(policiesDir, name), 'utf8'));
 
-/** Fills the templates the tenant applies in its AWS account; unknown values stay as `${Name}`. */
-export function awsSetup(values: {
+/*
+ * What the tenant may pass. The values end up inside IAM documents, so they are held to
+ * characters IAM reads literally: no `*`, `?` (wildcards) or `$` (policy variables).
+ */
+
+/** S3 bucket naming rules (general purpose buckets). */
+export const bucketName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    '3-63 of a-z 0-9 . -, starting and ending with a letter or digit',
+  )
+  .refine((b) => !b.includes('..'), 'no two adjacent dots')
+  .refine((b) => !/^\d+\.\d+\.\d+\.\d+$/.test(b), 'not an IP address')
+  .refine((b) => !/^(xn--|sthree-|amzn-s3-demo-)/.test(b), 'a reserved prefix')
+  .refine((b) => !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(b), 'a reserved suffix');
+
+const SEGMENT = "[A-Za-z0-9!_'()=-][A-Za-z0-9!_.'()=-]*";
+/** `a/b` or `a/b/` (the same prefix); empty for the bucket's root. Segments never start with `.`. */
+export const keyPrefix = z
+  .string()
+  .max(512)
+  .regex(
+    new RegExp(`^(?:${SEGMENT}(?:/${SEGMENT})*/?)?$`),
+    "segments of A-Za-z0-9!_.'()=- without a leading /",
+  );
+
+/** A full key ARN, as registration takes it: recordings name the key by ARN, and policies need it exact. */
+export const kmsKeyArn = z
+  .string()
+  .regex(KEY_ARN, 'a key ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id>');
+
+export const roleArn = z.string().regex(ROLE_ARN, 'arn:aws:iam::<12-digit account>:role/<name>');
+
+/** The `${Name}` placeholders of the templates in `policies/aws/`. */
+export const PLACEHOLDERS = [
+  'TenantId',
+  'ExternalId',
+  'ConnectorPrincipal',
+  'Partition',
+  'BucketName',
+  'Prefix',
+  'KmsKeyArn',
+  'RoleArn',
+] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+export interface AwsSetupInput {
   tenantId: string;
   externalId: string;
   connectorPrincipal: string | undefined;
-}) {
-  // Template placeholders look like `${Name}` (as in CloudFormation), left for the tenant when unknown.
-  const slot = (name: string) => '$' + `{${name}}`;
-  const fill = (text: string) =>
-    JSON.parse(
-      text
-        .replaceAll(slot('TenantId'), values.tenantId)
-        .replaceAll(slot('ExternalId'), values.externalId)
-        .replaceAll(slot('ConnectorPrincipal'), values.connectorPrincipal ?? slot('ConnectorPrincipal')),
-    );
-  return {
-    externalId: values.externalId,
-    connectorPrincipal: values.connectorPrincipal ?? null,
-    trustPolicy: fill(load('trust-policy.json')),
-    permissionsPolicy: fill(load('permissions-policy.json')),
-    keyPolicyStatement: fill(load('key-policy-statement.json')),
+  bucket?: string | undefined;
+  prefix?: string | undefined;
+  kmsKeyArn?: string | undefined;
+  roleArn?: string | undefined;
+}
+
+// Built by concatenation so that no source line reads like a template literal by mistake.
+const slot = (name: string) => '$' + `{${name}}`;
+const SLOT = /\$\{([A-Za-z]+)\}/g;
+
+/** Replaces `${Name}` in every string of `doc`; a value is never parsed as JSON, so it cannot inject. */
+function fill(doc: unknown, values: Partial<Record<Placeholder, string>>): unknown {
+  if (typeof doc === 'string')
+    return doc.replace(SLOT, (whole, name: string) => values[name as Placeholder] ?? whole);
+  if (Array.isArray(doc)) return doc.map((d) => fill(d, values));
+  if (doc && typeof doc === 'object')
+    return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, fill(v, values)]));
+  return doc;
+}
+
+function unfilled(doc: unknown, into: Set<string>): Set<string> {
+  if (typeof doc === 'string') for (const m of doc.matchAll(SLOT)) into.add(m[1]!);
+  else if (Array.isArray(doc)) for (const d of doc) unfilled(d, into);
+  else if (doc && typeof doc === 'object') for (const v of Object.values(doc)) unfilled(v, into);
+  return into;
+}
+
+const partitionOf = (arn: string | undefined) => arn?.split(':')[1];
+
+/**
+ * Fills the templates the tenant applies in its AWS account. Unknown values stay as
+ * `${Name}` and are listed in `missing`, so the tenant knows what to pass.
+ */
+export function awsSetup(input: AwsSetupInput) {
+  const values: Partial<Record<Placeholder, string>> = {
+    TenantId: input.tenantId,
+    ExternalId: input.externalId,
+    ConnectorPrincipal: input.connectorPrincipal,
+    // Taken from an ARN the tenant gave, so `aws-cn` and `aws-us-gov` accounts get theirs.
+    Partition: partitionOf(input.kmsKeyArn) ?? partitionOf(input.roleArn),
+    BucketName: input.bucket,
+    // Exactly as the S3 target joins keys (`a/b` → `a/b/`), so the Resource matches every write.
+    Prefix: input.prefix === undefined ? undefined : normalisePrefix(input.prefix),
+    KmsKeyArn: input.kmsKeyArn,
+    RoleArn: input.roleArn,
   };
+  const trustPolicy = fill(load('trust-policy.json'), values);
+  const permissionsPolicy = fill(load('permissions-policy.json'), values);
+  const keyPolicyStatement = fill(load('key-policy-statement.json'), values);
+  const missing = [...unfilled([trustPolicy, permissionsPolicy, keyPolicyStatement], new Set())].sort();
+  return {
+    externalId: input.externalId,
+    connectorPrincipal: input.connectorPrincipal ?? null,
+    trustPolicy,
+    permissionsPolicy,
+    keyPolicyStatement,
+    missing,
+    steps: stepsFor(input, missing),
+  };
+}
+
+/** Short, ordered instructions; docs/aws-setup.md has the long form. */
+function stepsFor(input: AwsSetupInput, missing: string[]): string[] {
+  const known = (v: string | undefined, fallback: string) => (v === undefined ? fallback : v);
+  const steps: string[] = [];
+  if (missing.includes('ConnectorPrincipal'))
+    steps.push('Ask the operator to set CUSTODY_AWS_CONNECTOR_PRINCIPAL: the trust policy needs it.');
+  const askable = missing.filter((m) => m !== 'ConnectorPrincipal' && m !== 'Partition');
+  if (askable.length > 0)
+    steps.push(
+      `Call this endpoint again with ?bucket=…&prefix=…&kmsKeyArn=…&roleArn=… to fill ${askable.map(slot).join(', ')}.`,
+    );
+  steps.push(
+    `Create the S3 bucket ${known(input.bucket, slot('BucketName'))} (or choose one), with a lifecycle rule that aborts incomplete multipart uploads after 7 days.`,
+    `Create or choose a symmetric encryption KMS key (${known(input.kmsKeyArn, slot('KmsKeyArn'))}); give Custody its full key ARN, not an alias.`,
+    `Create the IAM role ${known(input.roleArn, slot('RoleArn'))} with trustPolicy as its trust policy (it requires ExternalId ${input.externalId}).`,
+    'Attach permissionsPolicy to the role as an inline policy.',
+    "Append the keyPolicyStatement statements to the key's key policy (after the role exists: KMS checks principals).",
+    `PUT /v1/tenants/${input.tenantId}/storage with {"provider":"s3","bucket":"${known(input.bucket, slot('BucketName'))}","region":"<bucket region>","prefix":"${known(input.prefix, slot('Prefix'))}","roleArn":"${known(input.roleArn, slot('RoleArn'))}","kmsKeyArn":"${known(input.kmsKeyArn, slot('KmsKeyArn'))}"}; a failed handshake step names what to fix.`,
+  );
+  return steps;
 }

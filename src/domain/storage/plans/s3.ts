@@ -5,8 +5,11 @@ import type { ProviderPlan } from './plan.js';
 
 /** S3 bucket naming rules (general purpose buckets): 3–63 of [a-z0-9.-], no `..`, not an IP. */
 const BUCKET = /^(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-/** Segments of [A-Za-z0-9!_.*'()=-], none starting with `.`; at most 512 characters. */
-const PREFIX = /^(?!.*(^|\/)\.)[A-Za-z0-9!_.*'()=-]+(\/[A-Za-z0-9!_.*'()=-]+)*\/?$/;
+/**
+ * Segments of [A-Za-z0-9!_.'()=-], none starting with `.`; at most 512 characters. No `*`
+ * or `?`: the prefix goes into IAM resource ARNs, where they are wildcards.
+ */
+const PREFIX = /^(?!.*(^|\/)\.)[A-Za-z0-9!_.'()=-]+(\/[A-Za-z0-9!_.'()=-]+)*\/?$/;
 
 export const s3Request = z
   .object({
@@ -16,7 +19,7 @@ export const s3Request = z
     prefix: z
       .string()
       .max(512)
-      .regex(PREFIX, 'path segments of letters, digits and !_.*\'()=- (no leading "." or "/")')
+      .regex(PREFIX, 'path segments of letters, digits and !_.\'()=- (no leading "." or "/", no "*")')
       .optional(),
     roleArn: z.string().regex(ROLE_ARN, 'an IAM role ARN: arn:aws:iam::<account>:role/<name>'),
     kmsKeyArn: z
