@@ -47,6 +47,8 @@ interface CacheEntry {
 
 const DEFAULT_DURATION_SECONDS = 3600;
 const DEFAULT_REFRESH_BEFORE_MS = 5 * 60_000;
+/** A session closer than this to expiry is not used as a fallback when a refresh fails. */
+const MIN_REMAINING_MS = 60_000;
 export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 
@@ -160,6 +162,12 @@ export class AssumedRoleCredentials {
       },
       (err: unknown) => {
         current.inflight = undefined;
+        // STS throttled or unreachable while the session still has a minute or more: keep
+        // using it (the next call retries the refresh). A denial is final: the tenant
+        // revoked trust, and we stop at once rather than ride out the old session.
+        const still = current.credentials;
+        const transient = err instanceof StorageError && err.kind === 'transient';
+        if (transient && still && this.now() < still.expiration.getTime() - MIN_REMAINING_MS) return still;
         throw err;
       },
     );

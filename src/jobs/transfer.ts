@@ -119,7 +119,7 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
       message: 'The spooled copy does not match what was received.',
     });
   }
-  await verifyStored(storage, key, expectedSize, encrypt.messageId, r);
+  await verifyStored(storage, key, { size: expectedSize, checksum: info.checksum }, encrypt.messageId, r);
   ctx.metrics.bytesEncrypted.inc(r.size);
   crashPoint(ctx.config.crashAt, CRASH.afterStore);
 
@@ -176,14 +176,15 @@ async function openSpool(ctx: Context, r: RecordingRow): Promise<OpenedMessage |
   }
 }
 
-/** Size, then a read-back of the header: the object is ours, whole, and parseable. */
+/** Size (and checksum where the store has one), then a read-back of the header: ours, whole, parseable. */
 async function verifyStored(
   storage: ResolvedStorage,
   key: string,
-  expectedSize: number,
+  written: { size: number; checksum: string | undefined },
   messageId: Buffer,
   r: RecordingRow,
 ): Promise<void> {
+  const expectedSize = written.size;
   const head = await storage.target.head(key);
   if (!head || head.size !== expectedSize) {
     throw new StorageError(
@@ -191,6 +192,10 @@ async function verifyStored(
       'VerifyFailed',
       `stored size ${head?.size ?? 'none'} != ${expectedSize}`,
     );
+  }
+  // Where the store keeps a checksum (S3 with flexible checksums), it must be the one written.
+  if (written.checksum && head.checksum && head.checksum !== written.checksum) {
+    throw new StorageError('transient', 'VerifyFailed', 'the stored checksum is not the one written');
   }
   const stream = await storage.target.get(key, {
     range: { start: 0, end: Math.min(expectedSize, 64 * 1024) - 1 },

@@ -7,6 +7,12 @@ export interface ObjectInfo {
   size: number;
   /** Provider version id or etag where the store has one; recorded as the storage version. */
   version?: string;
+  /**
+   * Checksum of the stored bytes where the store keeps one (`crc32:<base64>`, composite
+   * `crc32:<base64>-<parts>` for S3 multipart). `put` returns what was written; `head`
+   * what the store reports, so a verify step can compare the two.
+   */
+  checksum?: string;
 }
 
 export interface PutOptions {

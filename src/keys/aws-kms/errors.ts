@@ -10,6 +10,9 @@ export const TENANT_KMS_ERRORS: ReadonlySet<string> = new Set([
   'AccessDeniedException',
   'NotFoundException',
   'KeyUnavailableException',
+  // Retrying cannot help: the data key was wrapped under another key or context.
+  'InvalidCiphertextException',
+  'IncorrectKeyException',
 ]);
 
 const WHAT: Record<string, string> = {
@@ -18,6 +21,8 @@ const WHAT: Record<string, string> = {
   AccessDeniedException: 'access to the key was denied by its key policy, grants or IAM',
   NotFoundException: 'the key does not exist',
   KeyUnavailableException: 'the key is unavailable',
+  InvalidCiphertextException: 'KMS refused the wrapped data key (another key, or another encryption context)',
+  IncorrectKeyException: 'the data key was wrapped under a different key',
 };
 
 export type KmsStep = 'GenerateDataKey' | 'Decrypt' | 'Encrypt' | 'DescribeKey';

@@ -11,6 +11,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, StorageError } from '../../errors.js';
 import { assertObjectKey, assertObjectKeyPrefix, keySegmentProblem } from '../object-key.js';
 import type { ByteRange, ObjectInfo, PutOptions, StorageTarget } from '../storage-target.js';
+import { S3Crc32 } from './checksum.js';
 import { isObjectMissing, mapS3Error } from './s3-errors.js';
 
 /**
@@ -72,6 +73,7 @@ export class S3StorageTarget implements StorageTarget {
     // (An abort arriving after the last byte was handed over races the commit, as anywhere.)
     const source = signal ? addAbortSignal(signal, body) : body;
     const counter = { size: 0, bodyError: undefined as unknown };
+    const checksum = this.checksumMode === 'default' ? new S3Crc32(PART_SIZE) : undefined;
     const upload = new Upload({
       client: this.client,
       partSize: PART_SIZE,
@@ -80,7 +82,7 @@ export class S3StorageTarget implements StorageTarget {
       params: {
         Bucket: this.bucket,
         Key,
-        Body: Readable.from(countBytes(source, counter, contentLength), { objectMode: false }),
+        Body: Readable.from(countBytes(source, counter, contentLength, checksum), { objectMode: false }),
         ...(contentLength !== undefined ? { ContentLength: contentLength } : {}),
         ...(contentType !== undefined ? { ContentType: contentType } : {}),
         ...(metadata !== undefined ? { Metadata: metadata } : {}),
@@ -89,7 +91,22 @@ export class S3StorageTarget implements StorageTarget {
     });
     try {
       const result = await upload.done();
-      return { key, size: counter.size, version: versionOf(result.VersionId, result.ETag) };
+      const info: ObjectInfo = { key, size: counter.size, version: versionOf(result.VersionId, result.ETag) };
+      if (checksum) {
+        // S3 verified each request's checksum on arrival; this checks the whole object it
+        // assembled is the bytes we streamed (right parts, right order).
+        const expected = checksum.digest();
+        const reported = (result as { ChecksumCRC32?: string }).ChecksumCRC32;
+        if (reported !== undefined && reported !== expected) {
+          throw new StorageError(
+            'transient',
+            'ChecksumMismatch',
+            `put: the store reports CRC32 ${reported}, ${expected} was written`,
+          );
+        }
+        info.checksum = `crc32:${expected}`;
+      }
+      return info;
     } catch (err) {
       source.destroy();
       // Errors of the caller's body (and aborts) pass through as they are.
@@ -103,10 +120,20 @@ export class S3StorageTarget implements StorageTarget {
     options.signal?.throwIfAborted();
     try {
       const out = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key }),
+        new HeadObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          ...(this.checksumMode === 'default' ? { ChecksumMode: 'ENABLED' as const } : {}),
+        }),
         sendOptions(options.signal),
       );
-      return { key, size: out.ContentLength ?? 0, version: versionOf(out.VersionId, out.ETag) };
+      const info: ObjectInfo = {
+        key,
+        size: out.ContentLength ?? 0,
+        version: versionOf(out.VersionId, out.ETag),
+      };
+      if (out.ChecksumCRC32) info.checksum = `crc32:${out.ChecksumCRC32}`;
+      return info;
     } catch (err) {
       // HEAD responses carry no body: a missing bucket is a 404 like a missing key.
       if (isObjectMissing(err)) return undefined;
@@ -226,17 +253,19 @@ function emptyOr(body: unknown): Readable {
   throw new StorageError('transient', 'InternalError', 'get: unexpected response body type');
 }
 
-/** Counts the bytes passing through; records body errors so they pass through unwrapped. */
+/** Counts (and checksums) the bytes passing through; records body errors so they pass through unwrapped. */
 async function* countBytes(
   body: Readable,
   counter: { size: number; bodyError: unknown },
   expected: number | undefined,
+  checksum: S3Crc32 | undefined,
 ): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of body) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
       if (buf.byteLength === 0) continue;
       counter.size += buf.byteLength;
+      checksum?.update(buf);
       yield buf;
     }
   } catch (err) {

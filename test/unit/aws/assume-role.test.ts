@@ -158,6 +158,39 @@ describe('AssumedRoleCredentials', () => {
     expect(fake.calls).toHaveLength(2);
   });
 
+  it('keeps using a still-valid session when a refresh fails transiently, not when it is denied', async () => {
+    const provider = creds.forTenant({ tenantId: 'acme', roleArn: ROLE_A, externalId: 'ext-acme-1234' });
+    await provider();
+    clock.now = T0 + HOUR - 4 * 60_000;
+    fake.failures.push([400, REGION_DISABLED_XML]);
+    expect((await provider()).accessKeyId).toBe('ASIA1');
+    // The next call tries the refresh again, and it succeeds.
+    expect((await provider()).accessKeyId).toBe('ASIA3');
+    expect(fake.calls).toHaveLength(3);
+
+    clock.now += HOUR - 4 * 60_000;
+    fake.failures.push([403, ACCESS_DENIED_XML]);
+    await expect(provider()).rejects.toMatchObject({ kind: 'access-denied', code: 'AccessDenied' });
+  });
+
+  it('does not fall back to a session within a minute of expiry', async () => {
+    const provider = creds.forTenant({ tenantId: 'acme', roleArn: ROLE_A, externalId: 'ext-acme-1234' });
+    await provider();
+    clock.now = T0 + HOUR - 30_000;
+    fake.failures.push([400, REGION_DISABLED_XML]);
+    await expect(provider()).rejects.toMatchObject({ kind: 'transient', code: 'RegionDisabledException' });
+  });
+
+  it('assumeNow calls STS even with a cached session, and caches what it gets', async () => {
+    const role = { tenantId: 'acme', roleArn: ROLE_A, externalId: 'ext-acme-1234' };
+    await creds.forTenant(role)();
+    expect((await creds.assumeNow(role)).accessKeyId).toBe('ASIA2');
+    expect((await creds.forTenant(role)()).accessKeyId).toBe('ASIA2');
+    expect(fake.calls).toHaveLength(2);
+    fake.failures.push([403, ACCESS_DENIED_XML]);
+    await expect(creds.assumeNow(role)).rejects.toMatchObject({ code: 'AccessDenied' });
+  });
+
   it('keeps tenants (and roles) apart', async () => {
     const [a, b, a2] = await Promise.all([
       creds.forTenant({ tenantId: 'acme', roleArn: ROLE_A, externalId: 'ext-acme-1234' })(),
