@@ -105,7 +105,7 @@ function checksummingS3(o: { corrupt?: boolean } = {}) {
   });
   client.middlewareStack.add(
     (_next, context) => async (args) => ({
-      output: (await fake(context.commandName, args.input as Record<string, any>)) as any,
+      output: (await fake(String(context.commandName), args.input as Record<string, any>)) as any,
       response: {},
     }),
     { step: 'initialize', priority: 'high', name: 'checksummingS3' },
