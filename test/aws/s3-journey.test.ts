@@ -7,7 +7,7 @@ import { KMS } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, postRecording, waitForStatus } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
-import { type AwsWorld, type S3Tenant, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import { type AwsWorld, type S3Tenant, s3Body, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
 
 const FRAME = 256 * 1024;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -193,5 +193,35 @@ describe('retention on S3', () => {
     expect(run.body).toEqual({ deleted: 2, kept: { legalHold: 0 } });
     for (const id of ids) await waitForStatus(h, tenant.key, id, ['deleted']);
     expect(await list()).toHaveLength(0);
+  });
+});
+
+describe('the operator’s AWS_ENDPOINT_URL_S3', () => {
+  let world: AwsWorld;
+  let h: Harness;
+
+  beforeAll(async () => {
+    world = await startAwsWorld();
+    process.env.AWS_ENDPOINT_URL_S3 = world.s3.endpoint;
+    h = await startHarness({ env: { ...world.env, CUSTODY_ALLOW_PRIVATE_ENDPOINTS: '' } });
+  });
+  afterAll(async () => {
+    delete process.env.AWS_ENDPOINT_URL_S3;
+    await h?.close();
+    await world?.stop();
+  });
+
+  it('is where a tenant without an endpoint is stored (trusted: the SSRF guard is for tenants’ URLs)', async () => {
+    const t = await setupS3Tenant(h, world, 's3-env-endpoint', { register: false });
+    const { endpoint: _none, ...body } = s3Body(world, t);
+    const res = await api(h, 'PUT', '/v1/tenants/s3-env-endpoint/storage', { json: body });
+    expect(res.status, res.bytes.toString()).toBe(200);
+    const audio = randomBytes(5000);
+    const id = (await postRecording(h, t.key, audio)).body.id;
+    await waitForStatus(h, t.key, id, ['stored']);
+    const listed = await world.s3
+      .client()
+      .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${t.prefix}/` }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual([expect.stringContaining(id)]);
   });
 });
