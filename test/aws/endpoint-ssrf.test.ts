@@ -3,9 +3,9 @@ import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAddressBlocked } from '../../src/security/endpoint-guard.js';
 import { expectProblem } from '../integration/contract-helpers.js';
-import { type AwsWorld, s3Body, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import { type AwsWorld, s3Body, setupS3Tenant, startAwsHarness } from '../support/aws-world.js';
 import { api } from '../support/client.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 
 /**
  * Tenant-supplied endpoints must not reach into the service's own network. The operator
@@ -16,15 +16,14 @@ import { type Harness, startHarness } from '../support/harness.js';
 describe('SSRF guard on the S3 endpoint', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
   let n = 0;
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: world.env, workers: false });
+    ({ world, h, close } = await startAwsHarness({ workers: false }));
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   const register = async (endpoint: string) => {
@@ -71,14 +70,16 @@ describe('SSRF guard on the S3 endpoint', () => {
 describe('SSRF guard with no private endpoint allowed', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: { ...world.env, CUSTODY_ALLOW_PRIVATE_ENDPOINTS: '' }, workers: false });
+    ({ world, h, close } = await startAwsHarness({
+      env: { CUSTODY_ALLOW_PRIVATE_ENDPOINTS: '' },
+      workers: false,
+    }));
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   it('refuses even the local S3 server', async () => {

@@ -1,20 +1,19 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../integration/contract-helpers.js';
-import { type AwsWorld, type S3Tenant, s3Body, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import {
+  type AwsWorld,
+  type S3Tenant,
+  s3Body,
+  setupS3Tenant,
+  startAwsHarness,
+  S3_HANDSHAKE_STEPS,
+} from '../support/aws-world.js';
 import { api } from '../support/client.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { S3FaultProxy } from '../support/s3-fault-proxy.js';
 
-const STEPS = [
-  'assume-role',
-  'kms-generate-data-key',
-  'put-probe',
-  'head-probe',
-  'get-probe',
-  'kms-decrypt',
-  'delete-probe',
-] as const;
+const STEPS = S3_HANDSHAKE_STEPS;
 
 interface Case {
   name: string;
@@ -35,6 +34,7 @@ describe('the S3 + KMS handshake, failing at each step', () => {
   let world: AwsWorld;
   let proxy: S3FaultProxy;
   let h: Harness;
+  let close: () => Promise<void>;
   let n = 0;
 
   const cases: Case[] = [
@@ -150,14 +150,12 @@ describe('the S3 + KMS handshake, failing at each step', () => {
   ];
 
   beforeAll(async () => {
-    world = await startAwsWorld();
+    ({ world, h, close } = await startAwsHarness({ workers: false }));
     proxy = await new S3FaultProxy(world.s3.endpoint).start();
-    h = await startHarness({ env: world.env, workers: false });
   });
   afterAll(async () => {
-    await h?.close();
     await proxy?.stop();
-    await world?.stop();
+    await close?.();
   });
 
   it('covers every step', () => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsWorld, type S3Tenant, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import { type AwsWorld, type S3Tenant, setupS3Tenant, startAwsHarness } from '../support/aws-world.js';
 import { api, postRecording } from '../support/client.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { playBack, row, spoolFileOf, waitForAll } from '../support/observe.js';
 
 async function postMany(h: Harness, t: S3Tenant, count: number, size: number) {
@@ -20,16 +20,15 @@ async function postMany(h: Harness, t: S3Tenant, count: number, size: number) {
 describe('AWS calls per recording, counted by the stand-ins', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
   let tenant: S3Tenant;
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: world.env });
+    ({ world, h, close } = await startAwsHarness());
     tenant = await setupS3Tenant(h, world, 's3-calls');
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   it('100 recordings cost exactly 1 AssumeRole (the handshake’s) and 100 GenerateDataKey', async () => {
@@ -55,16 +54,15 @@ describe('AWS calls per recording, counted by the stand-ins', () => {
 describe('the tenant’s key disabled mid-run, then re-enabled', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
   let tenant: S3Tenant;
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: { ...world.env, CUSTODY_BLOCKED_RETRY_SECONDS: '1' } });
+    ({ world, h, close } = await startAwsHarness({ env: { CUSTODY_BLOCKED_RETRY_SECONDS: '1' } }));
     tenant = await setupS3Tenant(h, world, 's3-disabled');
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   it('blocks with DisabledException keeping the spooled copies, then drains to stored', async () => {

@@ -7,7 +7,15 @@ import { KMS } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, postRecording, waitForStatus } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
-import { type AwsWorld, type S3Tenant, s3Body, setupS3Tenant, startAwsWorld } from '../support/aws-world.js';
+import {
+  S3_HANDSHAKE_STEPS,
+  type AwsWorld,
+  type S3Tenant,
+  s3Body,
+  setupS3Tenant,
+  startAwsHarness,
+  startAwsWorld,
+} from '../support/aws-world.js';
 
 const FRAME = 256 * 1024;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -15,6 +23,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-ins)', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
   let tenant: S3Tenant;
   let registration: any;
   const audio = randomBytes(3 * FRAME + 4321);
@@ -28,8 +37,7 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
   };
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: world.env });
+    ({ world, h, close } = await startAwsHarness());
     tenant = await setupS3Tenant(h, world, 's3-journey', { register: false });
     const res = await api(h, 'PUT', '/v1/tenants/s3-journey/storage', {
       json: {
@@ -52,21 +60,12 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
     await waitForStatus(h, tenant.key, id, ['stored']);
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   it('registers through a handshake whose every AWS step is named, timed and passed', () => {
     expect(registration).toMatchObject({ version: 1, status: 'active', handshake: { ok: true } });
-    expect(registration.handshake.steps.map((s: any) => s.name)).toEqual([
-      'assume-role',
-      'kms-generate-data-key',
-      'put-probe',
-      'head-probe',
-      'get-probe',
-      'kms-decrypt',
-      'delete-probe',
-    ]);
+    expect(registration.handshake.steps.map((s: any) => s.name)).toEqual([...S3_HANDSHAKE_STEPS]);
     for (const s of registration.handshake.steps) {
       expect(s.ok).toBe(true);
       expect(Number.isInteger(s.ms)).toBe(true);
@@ -160,16 +159,15 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
 describe('retention on S3', () => {
   let world: AwsWorld;
   let h: Harness;
+  let close: () => Promise<void>;
   let tenant: S3Tenant;
 
   beforeAll(async () => {
-    world = await startAwsWorld();
-    h = await startHarness({ env: world.env });
+    ({ world, h, close } = await startAwsHarness());
     tenant = await setupS3Tenant(h, world, 's3-retention', { retention: 'PT1S' });
   });
   afterAll(async () => {
-    await h?.close();
-    await world?.stop();
+    await close?.();
   });
 
   it('deletes expired recordings from the tenant’s bucket', async () => {

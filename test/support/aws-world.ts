@@ -37,6 +37,17 @@ export async function startAwsWorld(): Promise<AwsWorld> {
   };
 }
 
+/** The S3 + KMS handshake's steps, in order, as the issue and the API contract name them. */
+export const S3_HANDSHAKE_STEPS = [
+  'assume-role',
+  'kms-generate-data-key',
+  'put-probe',
+  'head-probe',
+  'get-probe',
+  'kms-decrypt',
+  'delete-probe',
+] as const;
+
 export interface S3Tenant {
   tenantId: string;
   key: string;
@@ -89,4 +100,19 @@ export async function setupS3Tenant(
   }
   tenant.key = await createKey(h, tenantId, o.scopes ?? ALL_SCOPES);
   return tenant;
+}
+
+/** A harness on an AWS world; `close` stops both. */
+export async function startAwsHarness(o: { env?: Record<string, string>; workers?: boolean } = {}) {
+  const world = await startAwsWorld();
+  const { startHarness } = await import('./harness.js');
+  const h = await startHarness({ env: { ...world.env, ...o.env }, workers: o.workers ?? true });
+  return {
+    world,
+    h,
+    async close() {
+      await h.close();
+      await world.stop();
+    },
+  };
 }
