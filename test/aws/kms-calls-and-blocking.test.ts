@@ -51,6 +51,31 @@ describe('AWS calls per recording, counted by the stand-ins', () => {
   });
 });
 
+describe('KMS throttling', () => {
+  let world: AwsWorld;
+  let h: Harness;
+  let close: () => Promise<void>;
+  let tenant: S3Tenant;
+
+  beforeAll(async () => {
+    ({ world, h, close } = await startAwsHarness());
+    tenant = await setupS3Tenant(h, world, 's3-throttled');
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('is retried with backoff, never blocks, and the recording ends stored', async () => {
+    // More throttles than the SDK's own three attempts: the job's backoff takes over.
+    world.aws.failNext('GenerateDataKey', 'ThrottlingException', 4);
+    const [rec] = await postMany(h, tenant, 1, 20_000);
+    const [view] = await waitForAll(h, tenant.key, [rec!.id], ['stored']);
+    expect(view.error ?? null).toBeNull();
+    expect(world.aws.counts.GenerateDataKey).toBeGreaterThanOrEqual(1 + 5);
+    expect((await playBack(h, tenant.key, rec!.id)).equals(rec!.audio)).toBe(true);
+  });
+});
+
 describe('the tenant’s key disabled mid-run, then re-enabled', () => {
   let world: AwsWorld;
   let h: Harness;
