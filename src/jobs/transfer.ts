@@ -176,7 +176,7 @@ async function openSpool(ctx: Context, r: RecordingRow): Promise<OpenedMessage |
   }
 }
 
-/** Size (and checksum where the store has one), then a read-back of the header: ours, whole, parseable. */
+/** Size and checksum where the store keeps one; else size and a read-back of the header: ours, whole, parseable. */
 async function verifyStored(
   storage: ResolvedStorage,
   key: string,
@@ -193,9 +193,12 @@ async function verifyStored(
       `stored size ${head?.size ?? 'none'} != ${expectedSize}`,
     );
   }
-  // Where the store keeps a checksum (S3 with flexible checksums), it must be the one written.
-  if (written.checksum && head.checksum && head.checksum !== written.checksum) {
-    throw new StorageError('transient', 'VerifyFailed', 'the stored checksum is not the one written');
+  // Where the store keeps a checksum (S3 with flexible checksums), it must be the one
+  // written, and then it proves every byte: no header read-back needed.
+  if (written.checksum && head.checksum) {
+    if (head.checksum !== written.checksum)
+      throw new StorageError('transient', 'VerifyFailed', 'the stored checksum is not the one written');
+    return;
   }
   const stream = await storage.target.get(key, {
     range: { start: 0, end: Math.min(expectedSize, 64 * 1024) - 1 },
