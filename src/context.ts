@@ -14,6 +14,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { Producer } from './queue/producer.js';
 import { LocalStorageFactory } from './storage/local/index.js';
 import { StorageRegistry } from './storage/registry.js';
+import { TenantSecrets } from './security/tenant-secrets.js';
 import { Spool } from './spool/spool.js';
 
 /** Everything the API and the workers share, built once per process and passed down. */
@@ -28,6 +29,8 @@ export interface Context {
   spool: Spool;
   dataKeys: DataKeyCache;
   links: LinkSigner;
+  /** Seals and opens tenants' write-only credentials (under CUSTODY_SECRETS_KEY). */
+  secrets: TenantSecrets;
 }
 
 export interface ContextOverrides {
@@ -60,19 +63,26 @@ export async function createContext(
   }
   if (config.aws.enabled) plans.set('s3', registerAws(config, { storageTargets, keyProviders }));
   const metrics = createMetrics();
+  const secrets = new TenantSecrets(config.secretsKey);
   return {
     config,
     log,
     db,
     metrics,
     producer: new Producer(config.redisUrl, config.queuePrefix),
-    storage: new StorageResolver(db, plans, storageTargets, keyProviders, (provider, operation, outcome) =>
-      metrics.keyProviderCalls.inc({ provider, operation, outcome }),
+    storage: new StorageResolver(
+      db,
+      plans,
+      storageTargets,
+      keyProviders,
+      secrets,
+      (provider, operation, outcome) => metrics.keyProviderCalls.inc({ provider, operation, outcome }),
     ),
     keyProviders,
     spool: new Spool(config.spoolDir, spoolKeyring(config.secretsKey)),
     dataKeys: new DataKeyCache({ ttlMs: config.dataKeyCacheMs, max: 10_000 }),
     links: new LinkSigner(config.linkSigningKeys),
+    secrets,
   };
 }
 

@@ -11,10 +11,20 @@ export interface StorageVersionRow {
   created_at: Date;
 }
 
+/** The number the tenant's next version gets; the caller holds the tenant row lock. */
+export async function nextStorageVersion(db: Queryable, tenantId: string): Promise<number> {
+  const r = await db.query<{ next: number }>(
+    'SELECT COALESCE(MAX(version), 0) + 1 AS next FROM storage_versions WHERE tenant_id = $1',
+    [tenantId],
+  );
+  return Number(r.rows[0]!.next);
+}
+
 export async function insertStorageVersion(
   db: Queryable,
   v: {
     tenantId: string;
+    version: number;
     provider: string;
     config: Record<string, unknown>;
     secretCiphertext: Buffer | null;
@@ -22,13 +32,13 @@ export async function insertStorageVersion(
     handshake: unknown;
   },
 ): Promise<StorageVersionRow> {
-  // Versions are numbered per tenant; the caller holds the tenant row lock.
   const r = await db.query<StorageVersionRow>(
     `INSERT INTO storage_versions (tenant_id, version, provider, config, secret_ciphertext, key_id, handshake)
-     VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM storage_versions WHERE tenant_id = $1), $2, $3, $4, $5, $6)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      RETURNING *`,
     [
       v.tenantId,
+      v.version,
       v.provider,
       JSON.stringify(v.config),
       v.secretCiphertext,

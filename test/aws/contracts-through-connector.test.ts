@@ -67,7 +67,7 @@ function tenant(tenantId: string) {
 
 storageTargetContract('s3 through the connector (assumed role, guarded endpoint)', async () => {
   const { config } = tenant('contract-s3');
-  const target = await storageTargets.create('s3', 'contract-s3', plan.storageConfig!(config));
+  const target = await storageTargets.create('s3', 'contract-s3', plan.storageConfig!(config, {}));
   const prefix = `${String(config.prefix)}/`;
   return {
     target,
@@ -85,7 +85,7 @@ keyProviderContract('aws-kms through the connector (assumed role, key-policy con
   const mine = tenant('acme');
   const other = tenant('acme-corp');
   const create = (id: string, config: Record<string, unknown>) =>
-    keyProviders.create('aws-kms', id, plan.keyConfig!(config));
+    keyProviders.create('aws-kms', id, plan.keyConfig!(config, {}));
   return {
     tenantId: 'acme',
     otherTenantId: 'acme-corp',

@@ -61,6 +61,7 @@ describe('aws-setup', () => {
     // Written directly: registering s3 for real needs the whole AWS stand-in.
     const v = await insertStorageVersion(h.ctx.db, {
       tenantId: 's3-one',
+      version: 1,
       provider: 's3',
       config: {
         bucket: 'stored-bucket',

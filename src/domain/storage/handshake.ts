@@ -65,12 +65,17 @@ export async function runHandshake(
   };
 
   const names = storage.plan.handshake;
-  const { preflight } = names;
-  const ok =
-    (preflight === undefined ||
-      (await step(preflight.name, () => preflight.run(storage.tenantId, storage.config)))) &&
+  const { keyCheck } = names;
+  let ok = true;
+  for (const pre of names.preflight ?? []) {
+    ok = await step(pre.name, () => pre.run(storage));
+    if (!ok) break;
+  }
+  ok =
+    ok &&
+    (keyCheck === undefined || (await step(keyCheck, async () => storage.keys.check?.()))) &&
     (await step(names.wrap, async () => {
-      await storage.keys.check?.();
+      if (keyCheck === undefined) await storage.keys.check?.();
       const enc = await createEncryptStream({ keyring: storage.keys.keyring(), context });
       ciphertext = Buffer.concat(await Readable.from([plaintext]).pipe(enc).toArray());
     })) &&
@@ -78,17 +83,18 @@ export async function runHandshake(
       await storage.target.put(key, Readable.from([ciphertext]), { contentLength: ciphertext.length });
       stored = true;
     })) &&
-    (await step('head-probe', async () => {
-      const info = await storage.target.head(key);
-      if (info?.size !== ciphertext.length)
-        throw new StorageError(
-          'transient',
-          'ProbeMismatch',
-          info
-            ? `the probe is listed with ${info.size} bytes, ${ciphertext.length} were written`
-            : 'the probe just written cannot be found (HEAD answered 404)',
-        );
-    })) &&
+    (!names.headProbe ||
+      (await step('head-probe', async () => {
+        const info = await storage.target.head(key);
+        if (info?.size !== ciphertext.length)
+          throw new StorageError(
+            'transient',
+            'ProbeMismatch',
+            info
+              ? `the probe is listed with ${info.size} bytes, ${ciphertext.length} were written`
+              : 'the probe just written cannot be found (HEAD answered 404)',
+          );
+      }))) &&
     (await step('get-probe', async () => {
       fetched = Buffer.concat(await (await storage.target.get(key)).toArray());
       if (!fetched.equals(ciphertext))

@@ -3,6 +3,7 @@ import { transaction } from '../../db/pool.js';
 import {
   insertStorageVersion,
   listStorageVersions,
+  nextStorageVersion,
   type StorageVersionRow,
 } from '../../db/storage-versions.js';
 import { setActiveStorageVersion } from '../../db/tenants.js';
@@ -65,9 +66,9 @@ export async function registerStorage(
   // Before any connection: tenant-supplied URLs must not point inside our network.
   for (const [field, url] of Object.entries(plan.urls?.(request) ?? {}))
     await assertEndpointAllowed(url, field, { allow: ctx.config.allowPrivateEndpoints });
-  const { config } = plan.split(request, tenant);
+  const { config, secrets } = plan.split(request, tenant);
 
-  const storage = await ctx.storage.build(tenantId, provider, config).catch((err: unknown) => {
+  const storage = await ctx.storage.build(tenantId, provider, config, secrets).catch((err: unknown) => {
     // A config the provider refuses outright (before any call): the tenant's input is wrong.
     if (err instanceof KeyProviderError || err instanceof StorageError)
       throw badRequest(`Invalid storage configuration: ${err.message}`, 'VALIDATION_FAILED');
@@ -93,13 +94,17 @@ export async function registerStorage(
       },
     );
   }
+  const pinned = plan.pin?.(config, storage) ?? config;
   const row = await transaction(ctx.db, async (tx) => {
     await tx.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]);
+    const version = await nextStorageVersion(tx, tenantId);
     const v = await insertStorageVersion(tx, {
       tenantId,
+      version,
       provider,
-      config,
-      secretCiphertext: null,
+      config: pinned,
+      // Write-only: sealed under the service secrets key, bound to tenant and version.
+      secretCiphertext: secrets ? await ctx.secrets.seal(tenantId, version, secrets) : null,
       keyId: storage.keys.keyId,
       handshake,
     });

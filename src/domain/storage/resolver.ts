@@ -7,6 +7,7 @@ import { type KeyCallObserver, observeKeyProvider } from '../../keys/instrumente
 import type { KeyProviderRegistry } from '../../keys/registry.js';
 import type { StorageRegistry } from '../../storage/registry.js';
 import type { StorageTarget } from '../../storage/storage-target.js';
+import type { TenantSecrets } from '../../security/tenant-secrets.js';
 import type { ProviderPlan } from './plans/plan.js';
 
 /** A tenant's storage version, ready to use: where objects go and which key wraps them. */
@@ -17,6 +18,8 @@ export interface ResolvedStorage {
   plan: ProviderPlan;
   /** The version's config as stored (the handshake's preflight needs it). */
   config: Record<string, unknown>;
+  /** What `plan.connect` built for this version (shared credentials); never serialised. */
+  connection: Record<string, unknown>;
   target: StorageTarget;
   keys: KeyProvider;
 }
@@ -33,6 +36,7 @@ export class StorageResolver {
     readonly plans: Map<string, ProviderPlan>,
     private readonly targets: StorageRegistry,
     private readonly keyProviders: KeyProviderRegistry,
+    private readonly secrets: TenantSecrets,
     private readonly observe: KeyCallObserver = () => {},
   ) {}
 
@@ -45,9 +49,9 @@ export class StorageResolver {
     tenantId: string,
     provider: string,
     config: Record<string, unknown>,
-    version = 0,
+    secrets?: Record<string, unknown>,
   ): Promise<ResolvedStorage> {
-    return this.assemble(tenantId, provider, config, version, 'create');
+    return this.assemble(tenantId, provider, config, secrets, 0, 'create');
   }
 
   /**
@@ -58,6 +62,7 @@ export class StorageResolver {
     tenantId: string,
     provider: string,
     config: Record<string, unknown>,
+    secrets: Record<string, unknown> | undefined,
     version: number,
     mode: 'create' | 'open',
   ): Promise<ResolvedStorage> {
@@ -71,12 +76,14 @@ export class StorageResolver {
         `storage provider ${provider} is not enabled on this service`,
       );
     }
-    const storageConfig = plan.storageConfig?.(config) ?? config;
+    const connection = plan.connect?.(tenantId, config, secrets) ?? {};
+    const storageConfig = plan.storageConfig?.(config, connection) ?? { ...config, ...connection };
+    const keyConfig = plan.keyConfig?.(config, connection) ?? { ...config, ...connection };
     const [target, keys] = await Promise.all([
       mode === 'create'
         ? this.targets.create(plan.storageKind, tenantId, storageConfig)
         : this.targets.open(plan.storageKind, tenantId, storageConfig),
-      this.keyProviders.create(plan.keyKind, tenantId, plan.keyConfig?.(config) ?? config),
+      this.keyProviders.create(plan.keyKind, tenantId, keyConfig),
     ]);
     return {
       tenantId,
@@ -84,6 +91,7 @@ export class StorageResolver {
       provider,
       plan,
       config,
+      connection,
       target,
       keys: observeKeyProvider(keys, this.observe),
     };
@@ -96,7 +104,10 @@ export class StorageResolver {
       hit = (async () => {
         const row = await getStorageVersion(this.db, tenantId, version);
         if (!row) throw new Error(`storage version ${id} does not exist`);
-        return this.assemble(tenantId, row.provider, row.config, version, 'open');
+        const secrets = row.secret_ciphertext
+          ? await this.secrets.open(tenantId, version, row.secret_ciphertext)
+          : undefined;
+        return this.assemble(tenantId, row.provider, row.config, secrets, version, 'open');
       })();
       hit.catch(() => this.cache.delete(id));
       this.cache.set(id, hit);

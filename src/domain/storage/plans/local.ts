@@ -17,5 +17,5 @@ export const localPlan: ProviderPlan = {
   keyKind: 'local',
   request: localRequest,
   split: (r) => ({ config: { path: (r.path as string | undefined) ?? 'default' } }),
-  handshake: { wrap: 'wrap-key', unwrap: 'unwrap-key' },
+  handshake: { wrap: 'wrap-key', unwrap: 'unwrap-key', headProbe: false },
 };

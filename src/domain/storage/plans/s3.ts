@@ -75,14 +75,17 @@ export function s3Plan(credentials: AssumedRoleCredentials): ProviderPlan {
     }),
     urls: (r): Record<string, string> => (typeof r.endpoint === 'string' ? { endpoint: r.endpoint } : {}),
     handshake: {
-      preflight: {
-        name: 'assume-role',
-        run: async (tenantId, config) => {
-          await credentials.assumeNow({ tenantId, ...roleOf(config) });
+      preflight: [
+        {
+          name: 'assume-role',
+          run: async (storage) => {
+            await credentials.assumeNow({ tenantId: storage.tenantId, ...roleOf(storage.config) });
+          },
         },
-      },
+      ],
       wrap: 'kms-generate-data-key',
       unwrap: 'kms-decrypt',
+      headProbe: true,
     },
   };
 }
