@@ -6,6 +6,7 @@ export type Role = 'migrate' | 'api' | 'worker' | 'start';
 const bytes = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 const onOff = z.enum(['on', 'off']).default('on');
+const trueFalse = z.enum(['true', 'false']).default('false');
 const GiB = 1024 ** 3;
 
 /**
@@ -45,6 +46,14 @@ export const envSchema = z.object({
   CUSTODY_AWS_SESSION_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
   /** Region of the connector's STS client; default `AWS_REGION`, else us-east-1. */
   CUSTODY_AWS_STS_REGION: z.string().optional(),
+  /** The `azure-blob` provider (tenant containers and Key Vault keys through a service principal). */
+  CUSTODY_AZURE_PROVIDER: onOff,
+  /** Entra ID authority host (sovereign clouds, stand-ins). Unset: the public cloud. */
+  AZURE_AUTHORITY_HOST: z.string().url().optional(),
+  /** `true` for custom authorities (stand-ins): MSAL skips instance discovery. */
+  CUSTODY_AZURE_DISABLE_INSTANCE_DISCOVERY: trueFalse,
+  /** `true` only for stand-ins: Key Vault's challenge resource need not match the vault host. */
+  CUSTODY_KEYVAULT_DISABLE_CHALLENGE_VERIFICATION: trueFalse,
   /** `custody worker` serves /metrics and /healthz here (the API serves its own on PORT). */
   CUSTODY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   CUSTODY_TRANSFER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),

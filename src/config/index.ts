@@ -31,6 +31,12 @@ export interface Config {
   allowPrivateEndpoints: string[];
   awsConnectorPrincipal: string | undefined;
   aws: { enabled: boolean; sessionSeconds: number; stsRegion: string };
+  azure: {
+    enabled: boolean;
+    authorityHost: string | undefined;
+    disableInstanceDiscovery: boolean;
+    disableChallengeResourceVerification: boolean;
+  };
   worker: {
     metricsPort: number;
     concurrency: number;
@@ -151,6 +157,12 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       enabled: e.CUSTODY_AWS_PROVIDER === 'on',
       sessionSeconds: e.CUSTODY_AWS_SESSION_SECONDS,
       stsRegion: e.CUSTODY_AWS_STS_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    },
+    azure: {
+      enabled: e.CUSTODY_AZURE_PROVIDER === 'on',
+      authorityHost: e.AZURE_AUTHORITY_HOST,
+      disableInstanceDiscovery: e.CUSTODY_AZURE_DISABLE_INSTANCE_DISCOVERY === 'true',
+      disableChallengeResourceVerification: e.CUSTODY_KEYVAULT_DISABLE_CHALLENGE_VERIFICATION === 'true',
     },
     worker: {
       metricsPort: e.CUSTODY_WORKER_METRICS_PORT,

@@ -184,7 +184,15 @@ async function defaultResolve(host: string): Promise<string[]> {
   return results.map((r) => r.address);
 }
 
-function refuse(field: string, what: string, cause?: unknown): AppError {
+/** The operator allows this host explicitly: by name, or (an IP literal) by address or CIDR. */
+export function isHostAllowed(rawHost: string, allow: AllowList): boolean {
+  const host = normalizeHost(rawHost);
+  const literal = classify(host);
+  return literal === undefined ? allow.hosts.has(host) : isCovered(literal, allow);
+}
+
+/** 400 `ENDPOINT_NOT_ALLOWED` naming `field` (never the URL). */
+export function refuse(field: string, what: string, cause?: unknown): AppError {
   return new AppError(400, CODE, `\`${field}\` ${what}`, {
     ...(cause === undefined ? {} : { cause }),
     extra: { field },

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiResponse, api, postRecording, setupTenant } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
+
+const TENANT_GUID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT_GUID = '11111111-2222-3333-4444-555555555555';
 import { countRows, expectProblem } from './contract-helpers.js';
 
 /** Bad JSON and bad values on the admin and management routes: always a 4xx problem, never a 5xx. */
@@ -184,6 +187,39 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
       region: 'eu-west-1',
       roleArn: 'arn:aws:iam::111122223333:role/custody',
       kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      ...change,
+    })),
+    // azure-blob: each field wrong in turn.
+    ...(
+      [
+        { accountUrl: 'not a url' },
+        { accountUrl: 'ftp://acct.blob.core.windows.net' },
+        { container: 'Recordings' },
+        { container: 'a--b' },
+        { prefix: 'x/*' },
+        { keyId: 'https://kv.vault.azure.net/secrets/k' },
+        { keyId: 'https://kv.vault.azure.net/keys/k/not-a-version' },
+        { credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID } },
+        {
+          credential: {
+            entraTenantId: TENANT_GUID,
+            clientId: CLIENT_GUID,
+            clientSecret: 's',
+            clientCertificatePem: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----',
+          },
+        },
+        { credential: { entraTenantId: TENANT_GUID, clientId: 'app', clientSecret: 's' } },
+        { credential: { entraTenantId: 'not a tenant', clientId: CLIENT_GUID, clientSecret: 's' } },
+        { credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID, clientCertificatePem: 'no pem' } },
+        { credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID, clientSecret: 's', extra: 1 } },
+        { sasToken: 'sv=...' },
+      ] as Record<string, unknown>[]
+    ).map((change) => ({
+      provider: 'azure-blob',
+      accountUrl: 'https://acct.blob.core.windows.net',
+      container: 'recordings',
+      keyId: 'https://kv.vault.azure.net/keys/recordings',
+      credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID, clientSecret: 'secret' },
       ...change,
     })),
   ].map((body) => ({

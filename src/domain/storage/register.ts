@@ -64,6 +64,7 @@ export async function registerStorage(
     throw badRequest(`Invalid body: ${parsed.error.issues[0]?.message}`, 'VALIDATION_FAILED');
   const request = parsed.data as Record<string, unknown>;
   // Before any connection: tenant-supplied URLs must not point inside our network.
+  plan.hosts?.(request, ctx.config.allowPrivateEndpoints);
   for (const [field, url] of Object.entries(plan.urls?.(request) ?? {}))
     await assertEndpointAllowed(url, field, { allow: ctx.config.allowPrivateEndpoints });
   const { config, secrets } = plan.split(request, tenant);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { actorOf } from '../../domain/scopes.js';
+import { azureRequest } from '../../domain/storage/plans/azure-blob.js';
 import { localRequest } from '../../domain/storage/plans/local.js';
 import { s3Request } from '../../domain/storage/plans/s3.js';
 import { describeStorage, registerStorage } from '../../domain/storage/register.js';
@@ -9,7 +10,7 @@ import * as s from '../schemas.js';
 const admin = { kind: 'tenant', scopes: ['tenant:admin'] } as const;
 
 /** Every provider's registration body; each is checked again against the enabled providers. */
-const storageBody = z.discriminatedUnion('provider', [localRequest, s3Request]);
+const storageBody = z.discriminatedUnion('provider', [localRequest, s3Request, azureRequest]);
 
 export const storageRoutes = [
   defineRoute({

@@ -68,6 +68,8 @@ export interface ProviderPlan {
   keyConfig?(config: Record<string, unknown>, connection: Record<string, unknown>): Record<string, unknown>;
   /** Tenant-supplied URLs in the request, by field name: each passes the SSRF guard first. */
   urls?(request: Record<string, unknown>): Record<string, string>;
+  /** Provider rules on those hosts (Key Vault hosts only); throws 400 ENDPOINT_NOT_ALLOWED. */
+  hosts?(request: Record<string, unknown>, allow: readonly string[]): void;
   /**
    * The config to record once the handshake passed (Azure pins the key version the
    * handshake resolved). @defaultValue the config as registered

@@ -2,25 +2,16 @@ import { z } from 'zod';
 import { type AssumedRoleCredentials, ROLE_ARN } from '../../../aws/assume-role.js';
 import { KEY_ARN, regionOfKeyArn } from '../../../keys/aws-kms/index.js';
 import type { ProviderPlan } from './plan.js';
+import { tenantPrefix } from './prefix.js';
 
 /** S3 bucket naming rules (general purpose buckets): 3–63 of [a-z0-9.-], no `..`, not an IP. */
 const BUCKET = /^(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-/**
- * Segments of [A-Za-z0-9!_.'()=-], none starting with `.`; at most 512 characters. No `*`
- * or `?`: the prefix goes into IAM resource ARNs, where they are wildcards.
- */
-const PREFIX = /^(?!.*(^|\/)\.)[A-Za-z0-9!_.'()=-]+(\/[A-Za-z0-9!_.'()=-]+)*\/?$/;
-
 export const s3Request = z
   .object({
     provider: z.literal('s3'),
     bucket: z.string().regex(BUCKET, 'an S3 bucket name (3-63 characters of a-z, 0-9, ".", "-")'),
     region: z.string().regex(/^[a-z0-9][a-z0-9-]{1,31}$/, 'an AWS region such as eu-west-1'),
-    prefix: z
-      .string()
-      .max(512)
-      .regex(PREFIX, 'path segments of letters, digits and !_.\'()=- (no leading "." or "/", no "*")')
-      .optional(),
+    prefix: tenantPrefix.optional(),
     roleArn: z.string().regex(ROLE_ARN, 'an IAM role ARN: arn:aws:iam::<account>:role/<name>'),
     kmsKeyArn: z
       .string()
