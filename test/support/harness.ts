@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { closeContext, type Context, type ContextOverrides, createContext } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
 import { clientConfig } from '../../src/db/pool.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import { type Logger, silentLogger } from '../../src/observability/logger.js';
 import { listen } from '../../src/runtime.js';
 
 export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
@@ -26,6 +26,8 @@ export interface HarnessOptions {
   overrides?: ContextOverrides;
   /** Share an existing run's database schema, data dir and queue prefix (a second "pod"). */
   shareWith?: Harness;
+  /** The process logger (default: silent); tests that read the logs pass a capturing one. */
+  log?: Logger;
 }
 
 export interface Harness {
@@ -71,7 +73,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
   if (!shared) await migrate(DATABASE_URL, schema);
   const config = loadConfig(env, 'start');
-  const log = silentLogger();
+  const log = opts.log ?? silentLogger();
   await ensureGeneratedSecrets(config, log);
   const ctx = await createContext(config, log, opts.overrides);
   const server = await listen(ctx, 0, '127.0.0.1');
