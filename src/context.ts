@@ -3,6 +3,7 @@ import { DataKeyCache } from './crypto/index.js';
 import { createPool, type Db } from './db/pool.js';
 import { LinkSigner } from './domain/link-signer.js';
 import { registerAws } from './aws/connector.js';
+import { registerAzure } from './azure/connector.js';
 import { localPlan } from './domain/storage/plans/local.js';
 import type { ProviderPlan } from './domain/storage/plans/plan.js';
 import { StorageResolver } from './domain/storage/resolver.js';
@@ -62,6 +63,7 @@ export async function createContext(
     plans.set('local', localPlan);
   }
   if (config.aws.enabled) plans.set('s3', registerAws(config, { storageTargets, keyProviders }));
+  if (config.azure.enabled) plans.set('azure-blob', registerAzure(config, { storageTargets, keyProviders }));
   const metrics = createMetrics();
   const secrets = new TenantSecrets(config.secretsKey);
   return {

@@ -47,7 +47,14 @@ class ObservedKeyring extends KeyringNode {
 /** The same provider, its keyring observed. */
 export function observeKeyProvider(provider: KeyProvider, observe: KeyCallObserver): KeyProvider {
   const keyring = new ObservedKeyring(provider.keyring(), provider.kind, observe);
-  const observed: KeyProvider = { kind: provider.kind, keyId: provider.keyId, keyring: () => keyring };
+  const observed: KeyProvider = {
+    kind: provider.kind,
+    // A getter: some providers learn their exact key id (Key Vault's version) on `check()`.
+    get keyId() {
+      return provider.keyId;
+    },
+    keyring: () => keyring,
+  };
   if (provider.check) observed.check = () => provider.check!();
   return observed;
 }

@@ -11,7 +11,7 @@ import {
 } from '../support/aws-world.js';
 import { api } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
-import { S3FaultProxy } from '../support/s3-fault-proxy.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 
 const STEPS = S3_HANDSHAKE_STEPS;
 
@@ -32,7 +32,7 @@ interface Case {
  */
 describe('the S3 + KMS handshake, failing at each step', () => {
   let world: AwsWorld;
-  let proxy: S3FaultProxy;
+  let proxy: FaultProxy;
   let h: Harness;
   let close: () => Promise<void>;
   let n = 0;
@@ -151,7 +151,7 @@ describe('the S3 + KMS handshake, failing at each step', () => {
 
   beforeAll(async () => {
     ({ world, h, close } = await startAwsHarness({ workers: false }));
-    proxy = await new S3FaultProxy(world.s3.endpoint).start();
+    proxy = await new FaultProxy(world.s3.endpoint).start();
   });
   afterAll(async () => {
     await proxy?.stop();

@@ -30,8 +30,10 @@ export interface AzureBlobConfig {
 export type AzureBlobPipelineOptions = StoragePipelineOptions & { agent?: http.Agent | https.Agent };
 
 export interface AzureBlobStorageFactoryOptions {
-  /** For every client this factory builds: the SSRF-guarded agent, retry options... */
+  /** For every client this factory builds: retry options, ... */
   pipelineOptions?: AzureBlobPipelineOptions;
+  /** The agent for an account URL (the SSRF-guarded one of its protocol). */
+  agentFor?: (accountUrl: URL) => http.Agent | https.Agent;
 }
 
 /**
@@ -50,7 +52,12 @@ export class AzureBlobStorageFactory implements StorageTargetFactory<AzureBlobCo
 
   async open(_tenantId: string, config: AzureBlobConfig): Promise<StorageTarget> {
     if (!config.container) throw new Error('Azure Blob container name is required');
-    const service = new BlobServiceClient(config.accountUrl, config.credential, this.options.pipelineOptions);
+    const agent = this.options.agentFor?.(new URL(config.accountUrl));
+    const options: AzureBlobPipelineOptions = {
+      ...this.options.pipelineOptions,
+      ...(agent ? { agent } : {}),
+    };
+    const service = new BlobServiceClient(config.accountUrl, config.credential, options);
     return new AzureBlobStorageTarget(service.getContainerClient(config.container), {
       prefix: config.prefix ?? '',
     });

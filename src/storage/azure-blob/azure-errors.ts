@@ -1,3 +1,4 @@
+import { tokenFailureOf } from '../../azure/identity-errors.js';
 import { StorageError } from '../../errors.js';
 import { InvalidObjectKeyError } from '../object-key.js';
 
@@ -40,17 +41,6 @@ const ACCESS_DENIED = new Set([
 ]);
 
 /**
- * @azure/identity errors (thrown by `getToken` inside the pipeline, before any request).
- * Matched by name, not `instanceof`, so that a second copy of the package still matches.
- */
-const CREDENTIAL_ERRORS = new Set([
-  'AuthenticationError',
-  'AggregateAuthenticationError',
-  'CredentialUnavailableError',
-  'AuthenticationRequiredError',
-]);
-
-/**
  * Classifies an SDK error the way the transfer job needs it. Messages name the operation
  * and a code only: Azure messages come from the response body (and identity errors can
  * quote the token endpoint's answer), which are never echoed; the error stays as `cause`
@@ -67,10 +57,11 @@ export function mapAzureError(err: unknown, operation: string): unknown {
     return err;
   }
   const e = err as Error & RestErrorShape;
-  if (CREDENTIAL_ERRORS.has(e.name)) {
+  const failure = tokenFailureOf(err);
+  if (failure) {
     // The token request failed: only the tenant's app registration or secret can fix that,
     // unless Entra itself was unavailable (throttled or a server error).
-    const { code, transient } = tokenFailureOf(err);
+    const { code, transient } = failure;
     return new StorageError(
       transient ? 'transient' : 'access-denied',
       code,
@@ -104,36 +95,6 @@ export function mapAzureError(err: unknown, operation: string): unknown {
     `${operation} failed: ${code}${status ? ` (HTTP ${status})` : ''}`,
     { cause: err },
   );
-}
-
-const TRANSIENT_OAUTH = new Set(['temporarily_unavailable', 'server_error']);
-
-/**
- * The code of a failed token request: Entra's `AADSTS…` (`AADSTS7000215` wrong secret,
- * `AADSTS700016` unknown app) where there is one, since that is what the tenant can look up.
- * @azure/identity 4.x raises `AuthenticationRequiredError` with MSAL's `ServerError` as
- * `cause` (`errorCode`, `errorNo`, `status`), or `AuthenticationError` with `errorResponse`.
- * Only codes are taken from them, never the descriptions.
- */
-function tokenFailureOf(err: Error): { code: string; transient: boolean } {
-  const cause = (err as { cause?: { errorCode?: string; errorNo?: unknown; status?: number } }).cause;
-  const response = (err as { errorResponse?: { error?: string; errorDescription?: string } }).errorResponse;
-  const number =
-    cause?.errorNo ?? /AADSTS(\d{4,8})/.exec(`${response?.errorDescription ?? ''} ${err.message}`)?.[1];
-  const aadsts = number === undefined || number === '' ? undefined : safeCode(`AADSTS${String(number)}`);
-  const oauth = safeCode(cause?.errorCode) ?? safeCode(response?.error);
-  const resolution = /^endpoints_resolution_error/.test(err.message)
-    ? 'endpoints_resolution_error'
-    : undefined;
-  const status = cause?.status ?? (err as { statusCode?: number }).statusCode;
-  return {
-    code: aadsts ?? resolution ?? oauth ?? err.name,
-    transient: (oauth !== undefined && TRANSIENT_OAUTH.has(oauth)) || isRetryableStatus(status),
-  };
-}
-
-function isRetryableStatus(status: number | undefined): boolean {
-  return status !== undefined && (status === 429 || status >= 500);
 }
 
 function hasCauseCode(err: Error, code: string): boolean {

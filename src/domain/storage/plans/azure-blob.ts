@@ -6,6 +6,7 @@ import {
   type EntraOptions,
   servicePrincipalCredential,
 } from '../../../azure/credentials.js';
+import { tokenFailureOf } from '../../../azure/identity-errors.js';
 import { StorageError } from '../../../errors.js';
 import { assertKeyVaultHost } from '../../../security/vault-hosts.js';
 import type { ProviderPlan } from './plan.js';
@@ -54,20 +55,14 @@ type AzureRequest = z.infer<typeof azureRequest>;
 
 const credentialOf = (connection: Record<string, unknown>) => connection.credential as TokenCredential;
 
-/** What a failed token request says, as a StorageError the handshake can name (AADSTS code first). */
+/** A failed token request, as a StorageError the handshake can name (AADSTS code first). */
 function tokenError(err: unknown): StorageError {
-  const e = err as {
-    name?: string;
-    errorResponse?: { error?: string; errorCodes?: number[] };
-    message?: string;
-  };
-  const aadsts = /AADSTS\d+/.exec(e?.message ?? '')?.[0];
-  const code = aadsts ?? e?.errorResponse?.error ?? e?.name ?? 'TokenRequestFailed';
-  const transient = e?.name !== 'AuthenticationError' && e?.name !== 'CredentialUnavailableError';
+  const failure = tokenFailureOf(err);
+  const code = failure?.code ?? 'TokenRequestFailed';
   return new StorageError(
-    transient ? 'transient' : 'access-denied',
+    failure && !failure.transient ? 'access-denied' : 'transient',
     code,
-    `the service principal could not get a token (${code})`,
+    `the service principal could not get a token${failure?.what ? `: ${failure.what}` : ''} (${code})`,
     { cause: err },
   );
 }

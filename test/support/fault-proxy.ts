@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+interface Fault {
+  method: string;
+  status: number;
+  code: string;
+}
+
+/** How the store behind the proxy spells an error. */
+export type ErrorDialect = 's3' | 'azure';
+
+const TLS_DIR = path.resolve(import.meta.dirname, '../fixtures/tls');
+
+/**
+ * An HTTP(S) proxy in front of a local store (s3rver, Azurite) that answers chosen
+ * requests with the store's own error shape (status, XML body, Azure's
+ * `x-ms-error-code`): the one way to make only HEAD, or only DELETE, fail against a real
+ * server. Everything else is forwarded untouched, authorization headers included.
+ */
+export class FaultProxy {
+  readonly #faults: Fault[] = [];
+  readonly requests: { method: string; path: string }[] = [];
+  readonly #server: http.Server;
+  #endpoint = '';
+
+  constructor(
+    private readonly upstream: string,
+    private readonly dialect: ErrorDialect = 's3',
+  ) {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.#handle(req, res);
+    this.#server = upstream.startsWith('https:')
+      ? https.createServer(
+          {
+            cert: readFileSync(path.join(TLS_DIR, 'server.pem')),
+            key: readFileSync(path.join(TLS_DIR, 'server.key')),
+          },
+          handler,
+        )
+      : http.createServer(handler);
+  }
+
+  /** The proxy's origin (same scheme as the upstream). */
+  get endpoint(): string {
+    return this.#endpoint;
+  }
+
+  /** The next `method` request (PUT, HEAD, GET, DELETE, POST) gets `status` with error `code`. */
+  failNext(method: string, code: string, status = 403): void {
+    this.#faults.push({ method, status, code });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const scheme = this.upstream.startsWith('https:') ? 'https' : 'http';
+    this.#endpoint = `${scheme}://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.requests.push({ method: req.method ?? '', path: req.url ?? '' });
+    const at = this.#faults.findIndex((f) => f.method === req.method);
+    if (at >= 0) {
+      const [fault] = this.#faults.splice(at, 1) as [Fault];
+      req.resume();
+      this.#answer(req, res, fault);
+      return;
+    }
+    const target = new URL(req.url ?? '/', this.upstream);
+    const request = target.protocol === 'https:' ? https.request : http.request;
+    const forward = request(
+      target,
+      { method: req.method, headers: { ...req.headers, host: target.host } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    forward.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(forward);
+  }
+
+  #answer(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault): void {
+    const xml =
+      this.dialect === 's3'
+        ? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message><RequestId>proxy</RequestId></Error>`
+        : `<?xml version="1.0" encoding="utf-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
+    const headers: Record<string, string> =
+      this.dialect === 's3'
+        ? { 'content-type': 'application/xml', 'x-amz-request-id': 'proxy' }
+        : { 'content-type': 'application/xml', 'x-ms-error-code': fault.code, 'x-ms-request-id': 'proxy' };
+    res.writeHead(fault.status, headers);
+    // HEAD replies carry no body, as in both stores.
+    res.end(req.method === 'HEAD' ? '' : xml);
+  }
+}
