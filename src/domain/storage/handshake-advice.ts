@@ -29,6 +29,33 @@ const ADVICE: Record<string, string> = {
   NoSuchBucket: 'Check bucket and region: the bucket must already exist (Custody never creates it).',
   ECONNREFUSED: 'Check endpoint: nothing accepts connections at that host and port.',
   ENOTFOUND: 'Check endpoint (or region): the host name does not resolve.',
+  // Entra ID (the `token` step)
+  AADSTS7000215:
+    "Give the client secret's value (not its id), from the app registration's Certificates & secrets.",
+  AADSTS7000222: 'Create a new client secret for the app registration and register it again.',
+  AADSTS700016: 'Check clientId and entraTenantId: the app registration must live in that tenant.',
+  AADSTS700027: "Upload the certificate's public part to the app registration, or check the PEM.",
+  AADSTS90002: 'Check entraTenantId: no such Entra tenant.',
+  endpoints_resolution_error: 'Check entraTenantId: Entra ID does not know that tenant.',
+  // Key Vault (the `get-key`, `wrap-key`, `unwrap-key` steps)
+  KeyDisabled: 'Enable the key (and its current version) in Key Vault, or register another key.',
+  KeyExpired: "Set a later expiration date on the key's current version, or rotate the key.",
+  KeyNotYetValid: "Change the key version's activation date, or wait for it.",
+  KeyNotFound: 'Check keyId: no such key (or version) in that vault.',
+  KeyOperationNotPermitted: "Allow wrapKey and unwrapKey in the key's permitted operations.",
+  ForbiddenByRbac:
+    "Assign the app's service principal the Key Vault Crypto Service Encryption User role on the key " +
+    '(policies/azure/setup.sh or custody-access.bicep).',
+  ForbiddenByPolicy:
+    "Give the app's service principal get, wrapKey and unwrapKey in the vault's access policy.",
+  // Blob storage (the probes)
+  ContainerNotFound:
+    'Check container and accountUrl: the container must already exist (Custody never creates it).',
+  AuthorizationPermissionMismatch:
+    "Assign the app's service principal the Storage Blob Data Contributor role on the container " +
+    '(policies/azure/setup.sh or custody-access.bicep).',
+  AuthorizationFailure: "Check the storage account's network rules: they must let Custody's egress in.",
+  AuthenticationFailed: 'Check accountUrl: the storage account did not accept the token for it.',
   EndpointNotAllowed: 'Use a public https endpoint, or ask the operator to allow this host.',
   ProbeMismatch:
     'The store changed the bytes written; with an S3-compatible store, try checksumMode "when-required".',
