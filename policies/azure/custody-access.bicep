@@ -2,7 +2,7 @@
 // service principal (the app registration in the tenant's own Entra tenant), each at the
 // narrowest scope that works:
 //   - Storage Blob Data Contributor on ONE blob container (not the account),
-//   - Key Vault Crypto User on ONE key (not the vault; the vault must use Azure RBAC).
+//   - Key Vault Crypto Service Encryption User on ONE key (not the vault; the vault must use Azure RBAC).
 // Nothing else is created or changed. Deploy to the resource group holding the storage
 // account and the vault; when they live in different groups, deploy once to each with the
 // other assignment switched off (assignBlobRole / assignKeyRole). A Managed HSM key uses the
@@ -30,12 +30,12 @@ param keyName string = ''
 @description('Assign Storage Blob Data Contributor on the container (off when the account is in another group).')
 param assignBlobRole bool = true
 
-@description('Assign Key Vault Crypto User on the key (off when the vault is in another group).')
+@description('Assign Key Vault Crypto Service Encryption User on the key (off when the vault is in another group).')
 param assignKeyRole bool = true
 
 // Built-in role definition ids (the same in every Azure cloud).
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-var keyVaultCryptoUser = '12338af0-0e69-4776-bea7-57ae8d297424'
+var keyVaultCryptoServiceEncryptionUser = 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (assignBlobRole) {
   name: storageAccountName
@@ -74,10 +74,10 @@ resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (ass
 }
 
 resource keyRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignKeyRole) {
-  name: guid(key.id, principalId, keyVaultCryptoUser)
+  name: guid(key.id, principalId, keyVaultCryptoServiceEncryptionUser)
   scope: key
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoServiceEncryptionUser)
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'Custody: wrap and unwrap recording data keys with this key only'

@@ -2,7 +2,7 @@
 # Grants Custody's service principal exactly what it needs in YOUR Azure tenant, and prints
 # the body for `PUT /v1/tenants/{t}/storage`:
 #   - "Storage Blob Data Contributor" on one blob container (not the account),
-#   - "Key Vault Crypto User" on one Key Vault key (not the vault), or, for a Managed HSM,
+#   - "Key Vault Crypto Service Encryption User" on one Key Vault key (not the vault), or, for a Managed HSM,
 #     the local RBAC role "Managed HSM Crypto User" on /keys/<name>.
 # The storage account, container and key must exist already (see docs/azure-setup.md);
 # nothing else is created except the app registration, its service principal and credential.
@@ -170,7 +170,7 @@ assign_arm_role "Storage Blob Data Contributor" "$CONTAINER_SCOPE"
 
 if [[ -n $KEY_VAULT ]]; then
   if [[ $(jq -r '.properties.enableRbacAuthorization' <<<"$VAULT_JSON") == true ]]; then
-    assign_arm_role "Key Vault Crypto User" "$(jq -r .id <<<"$VAULT_JSON")/keys/$KEY_NAME"
+    assign_arm_role "Key Vault Crypto Service Encryption User" "$(jq -r .id <<<"$VAULT_JSON")/keys/$KEY_NAME"
   elif [[ $ALLOW_ACCESS_POLICY == 1 ]]; then
     log "vault $KEY_VAULT uses access policies: granting get, wrapKey, unwrapKey on all of its keys"
     az keyvault set-policy --name "$KEY_VAULT" --object-id "$SP_OBJECT_ID" \
