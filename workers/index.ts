@@ -2,12 +2,18 @@ import { type Job, Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { performDelete } from '../src/domain/recordings/delete.js';
 import { runRetention } from '../src/domain/retention.js';
+import { startAuditCheckpoints } from '../src/jobs/audit-checkpoint.js';
 import { ingestFromInbox } from '../src/jobs/inbound.js';
+import { keyJobWorker, resumeKeyJobs } from '../src/jobs/key-jobs/worker.js';
+import { startKeyHealthChecks } from '../src/jobs/key-health.js';
+import { resumeOffboarding } from '../src/jobs/offboarding/queue.js';
+import { offboardingWorker } from '../src/jobs/offboarding/worker.js';
 import { reconcile } from '../src/jobs/reconcile.js';
 import { sweepSpool } from '../src/jobs/sweep-spool.js';
 import { transferRecording } from '../src/jobs/transfer.js';
 import { redisConnection } from '../src/queue/connection.js';
 import { QUEUES } from '../src/queue/names.js';
+import { startWebhookDispatcher } from '../src/webhooks/dispatcher.js';
 import { deleteJob, maintenanceJob, transferJob } from '../src/queue/payloads.js';
 
 export interface RunningWorkers {
@@ -60,6 +66,10 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
       },
       { ...common, concurrency: 1 },
     ),
+    // Rewrap / re-encrypt / storage migration jobs (resumable; aborted on close, resumed elsewhere).
+    keyJobWorker(ctx, common),
+    // Tenant exports and deletions (resumable from the rows; aborted on close, resumed elsewhere).
+    offboardingWorker(ctx, common),
   ];
   if (config.inbox) {
     workers.push(
@@ -86,6 +96,8 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
         { name: 'retention', data: { v: 1, task: 'retention' } },
       );
       await reconcile(ctx);
+      await resumeKeyJobs(ctx);
+      await resumeOffboarding(ctx);
       if (Date.now() - lastSweep > 10 * 60_000) {
         lastSweep = Date.now();
         await sweepSpool(ctx);
@@ -104,12 +116,21 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   ctx.producer.connection.on('ready', runTick);
   runTick();
   await ticking;
+  // Each tenant's key checked every CUSTODY_KEY_HEALTH_INTERVAL_SECONDS (claimed per tenant across workers).
+  const keyHealth = startKeyHealthChecks(ctx);
+  // Audit head copied into each tenant's own storage every CUSTODY_AUDIT_CHECKPOINT_INTERVAL_SECONDS.
+  const checkpoints = await startAuditCheckpoints(ctx);
+  // Webhooks: each endpoint's audit events delivered in order, every CUSTODY_WEBHOOK_INTERVAL_SECONDS.
+  const webhooks = startWebhookDispatcher(ctx);
 
   return {
     async close() {
       clearInterval(timer);
       ctx.producer.connection.off('ready', runTick);
       await ticking;
+      await keyHealth.stop();
+      await checkpoints.close();
+      await webhooks.close();
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },

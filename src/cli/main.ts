@@ -4,6 +4,7 @@ import { runMigrate, runRole } from '../runtime.js';
 import { auditCommand } from './commands/audit.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { inspectCommand } from './commands/inspect.js';
+import { keysCommand } from './commands/keys.js';
 
 const program = new Command('custody')
   .description('Call recordings in each tenant’s own storage, under its own key.')
@@ -25,6 +26,7 @@ program
 decryptCommand(program);
 inspectCommand(program);
 auditCommand(program);
+keysCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -59,10 +59,20 @@ export const envSchema = z.object({
   CUSTODY_TRANSFER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   CUSTODY_RETENTION_INTERVAL_SECONDS: seconds(900),
   CUSTODY_RECONCILE_INTERVAL_SECONDS: seconds(60),
+  /** How often the audit head is checkpointed into each tenant's own storage (when it moved). */
+  CUSTODY_AUDIT_CHECKPOINT_INTERVAL_SECONDS: seconds(3600),
   /** How often a `blocked` recording is retried on its own (the tenant may have fixed things). */
   CUSTODY_BLOCKED_RETRY_SECONDS: seconds(300),
+  /** How often each tenant's key is checked (state, a test wrap); an unhealthy key pauses its transfers. */
+  CUSTODY_KEY_HEALTH_INTERVAL_SECONDS: seconds(300),
+  /** Rotation policy: an active storage version's key older than this is reported overdue. */
+  CUSTODY_KEY_ROTATION_DAYS: z.coerce.number().positive().default(365),
   /** BullMQ job lock; a crashed worker's job is picked up again after about this long. */
   CUSTODY_JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** Webhook dispatcher tick in every worker; first retry delay (doubling, capped at 1 h); give-up age. */
+  CUSTODY_WEBHOOK_INTERVAL_SECONDS: seconds(5),
+  CUSTODY_WEBHOOK_RETRY_BASE_SECONDS: seconds(10),
+  CUSTODY_WEBHOOK_GIVE_UP_SECONDS: seconds(86_400),
   /** Direct queue ingest: a directory shared with recorders; off unless set with a key. */
   CUSTODY_INBOX_DIR: z.string().optional(),
   CUSTODY_INBOX_HMAC_KEY: z.string().optional(),

@@ -42,9 +42,15 @@ export interface Config {
     concurrency: number;
     retentionIntervalMs: number;
     reconcileIntervalMs: number;
+    auditCheckpointIntervalMs: number;
     blockedRetryMs: number;
     jobLockMs: number;
+    keyHealthIntervalMs: number;
   };
+  /** Rotation policy in days: `custody_key_rotation_overdue` compares the active key's age with it. */
+  keyRotationDays: number;
+  /** Webhook dispatcher: tick, first retry delay (doubling, capped at 1 h), give-up age of an event. */
+  webhooks: { intervalMs: number; retryBaseMs: number; giveUpMs: number };
   inbox: { dir: string; hmacKey: Buffer } | undefined;
   /** Named crash point for the crash-safety tests; never set in production. */
   crashAt: string | undefined;
@@ -169,8 +175,16 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       concurrency: e.CUSTODY_TRANSFER_CONCURRENCY,
       retentionIntervalMs: e.CUSTODY_RETENTION_INTERVAL_SECONDS * 1000,
       reconcileIntervalMs: e.CUSTODY_RECONCILE_INTERVAL_SECONDS * 1000,
+      auditCheckpointIntervalMs: e.CUSTODY_AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
       blockedRetryMs: e.CUSTODY_BLOCKED_RETRY_SECONDS * 1000,
       jobLockMs: e.CUSTODY_JOB_LOCK_MS,
+      keyHealthIntervalMs: e.CUSTODY_KEY_HEALTH_INTERVAL_SECONDS * 1000,
+    },
+    keyRotationDays: e.CUSTODY_KEY_ROTATION_DAYS,
+    webhooks: {
+      intervalMs: e.CUSTODY_WEBHOOK_INTERVAL_SECONDS * 1000,
+      retryBaseMs: e.CUSTODY_WEBHOOK_RETRY_BASE_SECONDS * 1000,
+      giveUpMs: e.CUSTODY_WEBHOOK_GIVE_UP_SECONDS * 1000,
     },
     inbox,
     crashAt: production ? undefined : e.CUSTODY_TEST_CRASH_AT,

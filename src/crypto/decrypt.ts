@@ -22,8 +22,8 @@ async function readExactly(source: CiphertextSource, length: number): Promise<Bu
   return Buffer.concat(chunks, total);
 }
 
-/** Fetches just enough of the start of the object to parse the header. */
-async function readHeader(source: CiphertextSource): Promise<ParsedHeader> {
+/** Fetches just enough of the start of the object to parse the header (not yet authenticated). */
+export async function readHeader(source: CiphertextSource): Promise<ParsedHeader> {
   let want = Math.min(source.size, FIRST_HEADER_READ);
   for (;;) {
     if (want === 0) throw new IntegrityError('empty object is not a message');

@@ -31,13 +31,18 @@ export async function insertApiKey(
   return r.rows[0]!;
 }
 
-/** The key's row with its stored hash, for a constant-time comparison by the caller. */
+/**
+ * The key's row with its stored hash, for a constant-time comparison by the caller.
+ * Only keys of an `active` tenant: a tenant being deleted (or deleted) cannot
+ * authenticate, whatever happened to its keys.
+ */
 export async function getApiKeyForAuth(
   db: Queryable,
   id: string,
 ): Promise<(ApiKeyRow & { key_hash: Buffer }) | undefined> {
   const r = await db.query<ApiKeyRow & { key_hash: Buffer }>(
-    `SELECT ${COLUMNS}, key_hash FROM api_keys WHERE id = $1`,
+    `SELECT ${COLUMNS}, key_hash FROM api_keys
+      WHERE id = $1 AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = api_keys.tenant_id AND t.status = 'active')`,
     [id],
   );
   return r.rows[0];

@@ -127,7 +127,7 @@ export async function listRecordings(db: Queryable, q: ListQuery): Promise<Recor
   return r.rows;
 }
 
-/** What ingest needs about a tenant, in one round trip: its retention and its spool usage. */
+/** What ingest needs about an active tenant, in one round trip: its retention and its spool usage. */
 export async function tenantForIngest(
   db: Queryable,
   tenantId: string,
@@ -136,7 +136,7 @@ export async function tenantForIngest(
     `SELECT t.retention,
             (SELECT COALESCE(SUM(spool_bytes), 0) FROM recordings
               WHERE tenant_id = t.id AND spool_bytes IS NOT NULL)::text AS spool_usage
-       FROM tenants t WHERE t.id = $1`,
+       FROM tenants t WHERE t.id = $1 AND t.status = 'active'`,
     [tenantId],
   );
   const row = r.rows[0];

@@ -6,6 +6,8 @@ export interface TenantRow {
   retention: string;
   aws_external_id: string;
   active_storage_version: number | null;
+  /** `deleting`/`deleted` once offboarded (migration 1763900004000). */
+  status: 'active' | 'deleting' | 'deleted';
   created_at: Date;
   updated_at: Date;
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type ApiKeyRow, insertApiKey, listApiKeys, revokeApiKey } from '../db/api-keys.js';
+import { lockTenantStatus } from '../db/offboarding.js';
 import { type Db, transaction } from '../db/pool.js';
-import { badRequest, notFound } from '../errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import { appendAudit } from './audit.js';
 import type { Scope } from './scopes.js';
 
@@ -36,6 +37,11 @@ export async function createApiKey(
   const key = `ck_${id}_${randomBytes(32).toString('base64url')}`;
   const keyHash = createHash('sha256').update(key, 'utf8').digest();
   return transaction(db, async (tx) => {
+    // A key for a tenant being deleted would never authenticate: refuse it plainly.
+    const status = await lockTenantStatus(tx, tenantId);
+    if (status && status !== 'active') {
+      throw conflict('The tenant is being deleted or is deleted.', 'TENANT_DELETED');
+    }
     const row = await insertApiKey(tx, {
       id,
       tenantId,

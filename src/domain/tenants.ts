@@ -9,6 +9,7 @@ export interface TenantView {
   name: string;
   retention: string;
   activeStorageVersion: number | null;
+  status: TenantRow['status'];
   createdAt: string;
   updatedAt: string;
 }
@@ -18,6 +19,7 @@ export const tenantView = (t: TenantRow): TenantView => ({
   name: t.name,
   retention: t.retention,
   activeStorageVersion: t.active_storage_version,
+  status: t.status,
   createdAt: t.created_at.toISOString(),
   updatedAt: t.updated_at.toISOString(),
 });

@@ -30,6 +30,7 @@ export const tenant = z.object({
   name: z.string(),
   retention: z.string(),
   activeStorageVersion: z.number().int().nullable(),
+  status: z.enum(['active', 'deleting', 'deleted']),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -19,6 +19,7 @@ import { IntegrityError, StorageError } from '../errors.js';
 import type { TransferJob } from '../queue/payloads.js';
 import { objectKeyFor } from '../storage/object-key.js';
 import { crashPoint } from './crash-point.js';
+import { pausedByKeyHealth } from './key-health.js';
 import { block, fail, tenantFixable } from './outcomes.js';
 
 /** Crash points used by the crash-safety tests. */
@@ -43,6 +44,8 @@ export async function transferRecording(ctx: Context, job: TransferJob): Promise
   if (!version) {
     return block(ctx, r, { code: 'NO_STORAGE', message: 'The tenant has not registered storage yet.' });
   }
+  // The key-health check found the tenant's key unusable: block now, no key call per recording.
+  if (await pausedByKeyHealth(ctx, r, version)) return;
   if (r.storage_version !== null && r.storage_version !== version && r.object_key) {
     // The tenant switched storage while this one waited: drop any partial upload on the old one.
     await ctx.storage

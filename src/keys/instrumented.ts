@@ -56,5 +56,6 @@ export function observeKeyProvider(provider: KeyProvider, observe: KeyCallObserv
     keyring: () => keyring,
   };
   if (provider.check) observed.check = () => provider.check!();
+  if (provider.health) observed.health = () => provider.health!();
   return observed;
 }

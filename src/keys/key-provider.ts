@@ -24,6 +24,30 @@ export interface KeyProvider {
    * Rejects with `KeyProviderError`.
    */
   check?(): Promise<void>;
+  /**
+   * Optional: the key's health as the periodic key-health check sees it (state as the
+   * key service reports it, plus one test wrap). Never rejects: a failure to ask is
+   * `unreachable`, so a network blip is not mistaken for a revoked key.
+   */
+  health?(): Promise<KeyHealth>;
+}
+
+/** Where a tenant's key stands; everything but `ok` (and `unreachable`) pauses its transfers. */
+export type KeyHealthState =
+  | 'ok'
+  | 'disabled'
+  | 'pending-deletion'
+  | 'expired'
+  | 'access-denied'
+  | 'not-found'
+  | 'unreachable';
+
+export interface KeyHealth {
+  state: KeyHealthState;
+  /** The key service's code (`KMSInvalidStateException`, `KeyDisabled`, ...): what a blocked transfer shows. */
+  code?: string;
+  /** ISO 8601; only for `pending-deletion`. */
+  deletionDate?: string;
 }
 
 /** Builds the key provider for one tenant from its (validated) storage configuration. */

@@ -3,7 +3,7 @@ import type { KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 
 /** What a service key is for; each purpose gets an independent key from `CUSTODY_SECRETS_KEY`. */
-export type ServiceKeyPurpose = 'spool' | 'tenant-secrets';
+export type ServiceKeyPurpose = 'spool' | 'tenant-secrets' | 'certificates';
 
 /** ESDK key namespace / name of the spool keyring, recorded in every spooled object's header. */
 export const SPOOL_KEY_NAMESPACE = 'custody-spool';

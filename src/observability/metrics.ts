@@ -55,6 +55,36 @@ export function createMetrics() {
       labelNames: ['status'],
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'custody_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, failed = given up)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    keyHealthy: new Gauge({
+      name: 'custody_key_healthy',
+      help: "1 while the tenant's active key passed its last health check, 0 while it is unusable",
+      labelNames: ['tenant'],
+      registers: [registry],
+    }),
+    keyPendingDeletionSeconds: new Gauge({
+      name: 'custody_key_pending_deletion_seconds',
+      help: "Seconds until the tenant's key is deleted (only for keys pending deletion)",
+      labelNames: ['tenant'],
+      registers: [registry],
+    }),
+    activeKeyAgeDays: new Gauge({
+      name: 'custody_active_key_age_days',
+      help: "Age in days of the tenant's active storage version (and so of its key)",
+      labelNames: ['tenant'],
+      registers: [registry],
+    }),
+    keyRotationOverdue: new Gauge({
+      name: 'custody_key_rotation_overdue',
+      help: '1 when the active key is older than the rotation policy (CUSTODY_KEY_ROTATION_DAYS)',
+      labelNames: ['tenant'],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'custody_queue_jobs',
       help: 'Jobs per queue and state (sampled at scrape)',

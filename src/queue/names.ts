@@ -12,6 +12,10 @@ export const QUEUES = {
   maintenance: 'maintenance',
   /** direct queue ingest from recorders sharing a volume (see docs/direct-ingest.md) */
   inbound: 'inbound',
+  /** rewrap / re-encrypt / storage migration of a tenant's recordings; job id = key job id */
+  keyJobs: 'key-jobs',
+  /** tenant exports and tenant deletions; job id = `export-<id>` / `tenant-delete-<tenant id>` */
+  offboarding: 'offboarding',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

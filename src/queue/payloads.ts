@@ -8,7 +8,7 @@ export const deleteJob = z.object({
   v: z.literal(1),
   recordingId: z.string(),
   tenantId: z.string(),
-  reason: z.enum(['request', 'retention']),
+  reason: z.enum(['request', 'retention', 'tenant-deletion']),
 });
 export type DeleteJob = z.infer<typeof deleteJob>;
 

@@ -32,8 +32,21 @@ export class TenantSecrets {
     }
   }
 
-  async seal(tenantId: string, version: number, secrets: Record<string, unknown>): Promise<Buffer> {
-    const enc = await createEncryptStream({ keyring: this.#keyring, context: context(tenantId, version) });
+  /**
+   * `purpose` is bound into the encryption context too, so a secret sealed for one use
+   * (a webhook's signing secret) never opens as another (storage credentials). Default
+   * `storage-secrets`: what every row sealed before the parameter existed carries.
+   */
+  async seal(
+    tenantId: string,
+    version: number,
+    secrets: Record<string, unknown>,
+    purpose = STORAGE_PURPOSE,
+  ): Promise<Buffer> {
+    const enc = await createEncryptStream({
+      keyring: this.#keyring,
+      context: context(tenantId, version, purpose),
+    });
     return Buffer.concat(
       await Readable.from([Buffer.from(JSON.stringify(secrets), 'utf8')])
         .pipe(enc)
@@ -41,10 +54,15 @@ export class TenantSecrets {
     );
   }
 
-  async open(tenantId: string, version: number, sealed: Buffer): Promise<Record<string, unknown>> {
+  async open(
+    tenantId: string,
+    version: number,
+    sealed: Buffer,
+    purpose = STORAGE_PURPOSE,
+  ): Promise<Record<string, unknown>> {
     const opened = await openMessage(bufferSource(sealed), {
       keyring: this.#keyring,
-      expectedContext: context(tenantId, version),
+      expectedContext: context(tenantId, version, purpose),
     });
     const plaintext = Buffer.concat(await opened.stream().toArray());
     try {
@@ -55,10 +73,12 @@ export class TenantSecrets {
   }
 }
 
-function context(tenantId: string, version: number): Record<string, string> {
+const STORAGE_PURPOSE = 'storage-secrets';
+
+function context(tenantId: string, version: number, purpose: string): Record<string, string> {
   return {
     'custody:tenant': tenantId,
-    'custody:purpose': 'storage-secrets',
+    'custody:purpose': purpose,
     'custody:version': String(version),
   };
 }

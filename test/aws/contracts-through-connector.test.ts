@@ -58,6 +58,7 @@ function tenant(tenantId: string) {
       retention: 'P1D',
       aws_external_id: externalId,
       active_storage_version: null,
+      status: 'active',
       created_at: new Date(),
       updated_at: new Date(),
     },

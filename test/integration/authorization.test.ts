@@ -31,6 +31,26 @@ const CONTRACT_TABLE: Record<string, { scopes: string[]; operator: boolean }> = 
   'POST /v1/recordings/{id}/retry': { scopes: ADMIN, operator: false },
   'POST /v1/tenants/{t}/retention/run': { scopes: ADMIN, operator: true },
   'GET /v1/tenants/{t}/audit': { scopes: ADMIN, operator: true },
+  // Key rotation / storage switch jobs: tenant administration, like storage.
+  'POST /v1/tenants/{t}/key-jobs': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/key-jobs': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/key-jobs/{id}': { scopes: ADMIN, operator: true },
+  'POST /v1/tenants/{t}/key-jobs/{id}/cancel': { scopes: ADMIN, operator: true },
+  // Audit export, server-side verification and the key-usage report: like the audit itself.
+  'GET /v1/tenants/{t}/audit/export': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/audit/verify': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/key-usage': { scopes: ADMIN, operator: true },
+  // Webhooks (docs/webhooks.md): tenant administration, like api-keys and storage.
+  'POST /v1/tenants/{t}/webhooks': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/webhooks': { scopes: ADMIN, operator: true },
+  'DELETE /v1/tenants/{t}/webhooks/{webhookId}': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/webhooks/{webhookId}/deliveries': { scopes: ADMIN, operator: true },
+  'POST /v1/tenants/{t}/webhooks/{webhookId}/ping': { scopes: ADMIN, operator: true },
+  // Offboarding: the tenant's admin may export; only the operator deletes a tenant.
+  'POST /v1/tenants/{t}/export': { scopes: ADMIN, operator: true },
+  'GET /v1/tenants/{t}/export/{exportId}': { scopes: ADMIN, operator: true },
+  'DELETE /v1/tenants/{t}': { scopes: [], operator: true },
+  'GET /v1/tenants/{t}/deletion-certificate': { scopes: [], operator: true },
 };
 /** Operations and the signed playback link need no credentials. */
 const CONTRACT_PUBLIC = [
@@ -40,6 +60,8 @@ const CONTRACT_PUBLIC = [
   'GET /openapi.json',
   'GET /v1/playback/{token}',
   'HEAD /v1/playback/{token}',
+  // Anyone may verify a deletion certificate.
+  'GET /v1/deletion-certificates/public-key',
 ];
 
 const contractPath = (p: string) =>
@@ -114,6 +136,33 @@ interface Success {
   json?: unknown;
 }
 let newTenants = 0;
+/** Webhook targets must pass the SSRF guard: this run's operator allows 127.0.0.1 (port 9 answers nothing). */
+const HOOK_URL = 'http://127.0.0.1:9/hook';
+async function createWebhook(tenant: string): Promise<string> {
+  const r = await api(h, 'POST', `/v1/tenants/${tenant}/webhooks`, { json: { url: HOOK_URL } });
+  expect(r.status, r.bytes.toString()).toBe(201);
+  return r.body.id;
+}
+/** One key job runs per tenant: cancel tenant A's, if any, so a recipe's start never meets a 409. */
+async function cancelKeyJobs(): Promise<void> {
+  const list = await api(h, 'GET', `/v1/tenants/${A}/key-jobs`);
+  for (const j of list.body.items.filter((x: { status: string }) => x.status === 'running'))
+    await api(h, 'POST', `/v1/tenants/${A}/key-jobs/${j.id}/cancel`);
+}
+async function freshKeyJob(): Promise<string> {
+  await cancelKeyJobs();
+  const r = await api(h, 'POST', `/v1/tenants/${A}/key-jobs`, { json: { kind: 'rewrap' } });
+  expect(r.status, r.bytes.toString()).toBe(202);
+  return r.body.id;
+}
+/** A tenant of its own for each deletion recipe: deleting A or B would break every other test. */
+let doomedTenants = 0;
+async function doomedTenant(): Promise<string> {
+  const id = `authz-doomed-${++doomedTenants}`;
+  const r = await api(h, 'POST', '/v1/tenants', { json: { id, name: id, retention: 'P1D' } });
+  expect(r.status, r.bytes.toString()).toBe(201);
+  return id;
+}
 const SUCCESS: Record<string, () => Promise<Success>> = {
   'POST /v1/tenants': async () => ({
     status: 201,
@@ -135,6 +184,43 @@ const SUCCESS: Record<string, () => Promise<Success>> = {
   'PUT /v1/tenants/{t}/storage': async () => ({ status: 200, json: { provider: 'local' } }),
   'POST /v1/tenants/{t}/retention/run': async () => ({ status: 200 }),
   'GET /v1/tenants/{t}/audit': async () => ({ status: 200 }),
+  'POST /v1/tenants/{t}/key-jobs': async () => {
+    await cancelKeyJobs();
+    return { status: 202, json: { kind: 'rewrap' } };
+  },
+  'GET /v1/tenants/{t}/key-jobs': async () => ({ status: 200 }),
+  'GET /v1/tenants/{t}/key-jobs/{id}': async () => ({ status: 200, params: { id: await freshKeyJob() } }),
+  'POST /v1/tenants/{t}/key-jobs/{id}/cancel': async () => ({
+    status: 200,
+    params: { id: await freshKeyJob() },
+  }),
+  'GET /v1/tenants/{t}/audit/export': async () => ({ status: 200 }),
+  'GET /v1/tenants/{t}/audit/verify': async () => ({ status: 200 }),
+  'GET /v1/tenants/{t}/key-usage': async () => ({ status: 200 }),
+  'POST /v1/tenants/{t}/webhooks': async () => ({ status: 201, json: { url: HOOK_URL } }),
+  'GET /v1/tenants/{t}/webhooks': async () => ({ status: 200 }),
+  'DELETE /v1/tenants/{t}/webhooks/{webhookId}': async () => ({
+    status: 204,
+    params: { webhookId: await createWebhook(A) },
+  }),
+  'GET /v1/tenants/{t}/webhooks/{webhookId}/deliveries': async () => ({ status: 200 }),
+  'POST /v1/tenants/{t}/webhooks/{webhookId}/ping': async () => ({ status: 202 }),
+  'POST /v1/tenants/{t}/export': async () => ({ status: 202 }),
+  'GET /v1/tenants/{t}/export/{exportId}': async () => {
+    const r = await api(h, 'POST', `/v1/tenants/${A}/export`);
+    expect(r.status, r.bytes.toString()).toBe(202);
+    return { status: 200, params: { exportId: r.body.id } };
+  },
+  'DELETE /v1/tenants/{t}': async () => {
+    const id = await doomedTenant();
+    return { status: 202, params: { tenantId: id }, json: { confirm: id } };
+  },
+  'GET /v1/tenants/{t}/deletion-certificate': async () => {
+    const id = await doomedTenant();
+    const r = await api(h, 'DELETE', `/v1/tenants/${id}`, { json: { confirm: id } });
+    expect(r.status, r.bytes.toString()).toBe(202);
+    return { status: 200, params: { tenantId: id } };
+  },
   'POST /v1/recordings': async () => ({ status: 202 }),
   'GET /v1/recordings': async () => ({ status: 200 }),
   'GET /v1/recordings/{id}': async () => ({ status: 200 }),
@@ -151,15 +237,28 @@ const SUCCESS: Record<string, () => Promise<Success>> = {
 };
 
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ env: { CUSTODY_ALLOW_PRIVATE_ENDPOINTS: '127.0.0.1' } });
   await setupTenant(h, A);
   await setupTenant(h, B);
   expect((await api(h, 'POST', '/v1/tenants', { json: { id: C, name: C, retention: 'P1D' } })).status).toBe(
     201,
   );
   const [recA, recB] = await Promise.all([storedRecording(A), storedRecording(B)]);
-  ownParams = { tenantId: A, id: recA, keyId: keyIdOf(await createKey(h, A, ['recordings:read'])) };
-  foreignParams = { tenantId: B, id: recB, keyId: keyIdOf(await createKey(h, B, ['recordings:read'])) };
+  ownParams = {
+    tenantId: A,
+    id: recA,
+    keyId: keyIdOf(await createKey(h, A, ['recordings:read'])),
+    webhookId: await createWebhook(A),
+    // Any well-formed id: only the success recipe needs a real export.
+    exportId: 'exp_AAAAAAAAAAAAAAAA',
+  };
+  foreignParams = {
+    tenantId: B,
+    id: recB,
+    keyId: keyIdOf(await createKey(h, B, ['recordings:read'])),
+    webhookId: await createWebhook(B),
+    exportId: 'exp_AAAAAAAAAAAAAAAA',
+  };
 
   revokedKey = await createKey(h, A, ALL_SCOPES);
   expect((await api(h, 'DELETE', `/v1/tenants/${A}/api-keys/${keyIdOf(revokedKey)}`)).status).toBe(204);

@@ -178,6 +178,11 @@ export class AwsStandIn {
     this.kms.scheduleDeletion(arn);
   }
 
+  /** CancelKeyDeletion: the key is Disabled afterwards, as in KMS. */
+  cancelDeletion(arn: string): void {
+    this.kms.cancelDeletion(arn);
+  }
+
   /** The key policy refuses everyone, owner included; `allow` lifts it. */
   deny(arn: string): void {
     this.kms.deny(arn);

@@ -34,7 +34,8 @@ export async function api<T = any>(
   const res = await fetch(path.startsWith('http') ? path : `${h.url}${path}`, { method, headers, body });
   const bytes = Buffer.from(await res.arrayBuffer());
   const type = res.headers.get('content-type') ?? '';
-  const parsed = /json/.test(type) && bytes.length ? JSON.parse(bytes.toString('utf8')) : undefined;
+  // JSON and `+json` documents; not JSON Lines (`application/x-ndjson`), which is many documents.
+  const parsed = /[/+]json\b/.test(type) && bytes.length ? JSON.parse(bytes.toString('utf8')) : undefined;
   return { status: res.status, headers: res.headers, body: parsed as T, bytes };
 }
 

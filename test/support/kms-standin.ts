@@ -72,6 +72,11 @@ export class KmsStandIn {
     this.kms.scheduleDeletion(arn);
   }
 
+  /** CancelKeyDeletion: the key is Disabled afterwards, as in KMS. */
+  cancelDeletion(arn: string): void {
+    this.kms.cancelDeletion(arn);
+  }
+
   deny(arn: string): void {
     this.kms.deny(arn);
   }

@@ -114,6 +114,14 @@ export class KmsState {
     key.deletionDate = new Date(Date.now() + days * 86_400_000);
   }
 
+  /** CancelKeyDeletion: as in KMS, the key comes back Disabled (enable it to use it again). */
+  cancelDeletion(arn: string): void {
+    const key = this.#admin(arn);
+    if (key.state !== 'PendingDeletion') throw new Error(`stand-in key ${arn} is not pending deletion`);
+    key.state = 'Disabled';
+    delete key.deletionDate;
+  }
+
   /** The key policy refuses every caller, owner included (AccessDeniedException). */
   deny(arn: string): void {
     this.#admin(arn).denied = true;

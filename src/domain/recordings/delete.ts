@@ -10,7 +10,7 @@ import {
 import { conflict, notFound, StorageError } from '../../errors.js';
 import { appendAudit } from '../audit.js';
 
-export type DeleteReason = 'request' | 'retention';
+export type DeleteReason = 'request' | 'retention' | 'tenant-deletion';
 
 /**
  * Marks a recording `deleting` (refused under legal hold) and hands the removal to the

@@ -1,4 +1,5 @@
 import type { Context } from '../../context.js';
+import { lockTenantStatus } from '../../db/offboarding.js';
 import { transaction } from '../../db/pool.js';
 import { getRecording, lockRecording, requeueBlocked, setLegalHold } from '../../db/recordings.js';
 import { conflict, notFound } from '../../errors.js';
@@ -17,6 +18,11 @@ export async function putLegalHold(
     if (!r) throw notFound('Recording');
     if (r.status === 'deleting' || r.status === 'deleted') {
       throw conflict('The recording is being deleted or is deleted.', 'RECORDING_DELETED');
+    }
+    // A tenant deletion checks for holds under the tenant's row lock: take it too, so a
+    // hold is either seen by that check or refused here, never lost in between.
+    if ((await lockTenantStatus(tx, r.tenant_id)) !== 'active') {
+      throw conflict('The tenant is being deleted.', 'TENANT_DELETED');
     }
     await setLegalHold(tx, r.id, hold, reason ?? null);
     await appendAudit(tx, r.tenant_id, {

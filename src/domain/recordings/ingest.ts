@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Context } from '../../context.js';
 import { claimIdempotencyKey, type IdempotencyRow } from '../../db/idempotency.js';
+import { lockTenantStatus } from '../../db/offboarding.js';
 import { transaction } from '../../db/pool.js';
 import { getRecording, insertRecording, type RecordingRow, tenantForIngest } from '../../db/recordings.js';
 import { AppError, badRequest, conflict, notFound } from '../../errors.js';
@@ -72,6 +73,9 @@ export async function ingestRecording(
   let row: RecordingRow;
   try {
     row = await transaction(db, async (tx) => {
+      // Under the tenant's row lock: an upload that began before a tenant deletion must
+      // not land after it (the deletion takes the row FOR UPDATE, then deletes everything).
+      if ((await lockTenantStatus(tx, input.tenantId)) !== 'active') throw notFound('Tenant');
       const inserted = await insertRecording(tx, {
         id,
         tenantId: input.tenantId,

@@ -97,6 +97,11 @@ export class StorageResolver {
     };
   }
 
+  /** Drops every cached version of a tenant (its storage access was released at offboarding). */
+  forget(tenantId: string): void {
+    for (const id of [...this.cache.keys()]) if (id.startsWith(`${tenantId}/`)) this.cache.delete(id);
+  }
+
   resolve(tenantId: string, version: number): Promise<ResolvedStorage> {
     const id = `${tenantId}/${version}`;
     let hit = this.cache.get(id);

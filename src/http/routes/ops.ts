@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Context } from '../../context.js';
+import { sampleKeyMetrics } from '../../observability/key-metrics.js';
 import { QUEUES } from '../../queue/names.js';
 import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type RouteSpec } from '../route.js';
@@ -64,6 +65,7 @@ export function opsRoutes(allRoutes: () => RouteSpec[]): RouteSpec[] {
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       handler: async ({ ctx, res }) => {
         await sampleQueues(ctx);
+        await sampleKeyMetrics(ctx);
         res.setHeader('Content-Type', ctx.metrics.registry.contentType);
         res.status(200).send(await ctx.metrics.registry.metrics());
         return undefined;

@@ -12,7 +12,8 @@ import {
 } from '@aws-crypto/material-management-node';
 import { KMS, type KMSClientConfig, type KeyMetadata } from '@aws-sdk/client-kms';
 import { KeyProviderError } from '../../errors.js';
-import type { KeyProvider, KeyProviderFactory } from '../key-provider.js';
+import { healthOfError } from '../health.js';
+import type { KeyHealth, KeyProvider, KeyProviderFactory } from '../key-provider.js';
 import { type KmsStep, translateKmsError } from './errors.js';
 
 /** ESDK key namespace (`providerId`) of data keys wrapped by AWS KMS; `providerInfo` is the key ARN. */
@@ -35,6 +36,8 @@ export type KmsCredentials = NonNullable<KMSClientConfig['credentials']>;
 
 export interface AwsKmsKeyProviderOptions extends AwsKmsKeyConfig {
   credentials: KmsCredentials;
+  /** The tenant the key serves: the `custody:tenant` context of `health()`'s test GenerateDataKey. */
+  tenantId?: string;
 }
 
 export const KEY_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key\/([A-Za-z0-9-]+)$/;
@@ -66,6 +69,38 @@ function keyProblem(meta: KeyMetadata | undefined): { code: string; what: string
   return undefined;
 }
 
+/**
+ * What a described key's state says about its health; `undefined` for Enabled (the test
+ * GenerateDataKey decides). Codes are the ones a GenerateDataKey would fail with, so a
+ * paused transfer shows what a real attempt would have.
+ */
+function healthOfMetadata(meta: KeyMetadata | undefined): KeyHealth | undefined {
+  if (!meta) return { state: 'not-found', code: 'NotFoundException' };
+  switch (meta.KeyState) {
+    case 'Enabled':
+      return undefined;
+    case 'Disabled':
+      return { state: 'disabled', code: 'DisabledException' };
+    case 'PendingDeletion':
+    case 'PendingReplicaDeletion': {
+      const health: KeyHealth = { state: 'pending-deletion', code: 'KMSInvalidStateException' };
+      if (meta.DeletionDate) health.deletionDate = new Date(meta.DeletionDate).toISOString();
+      return health;
+    }
+    case 'PendingImport': {
+      // Imported key material that expired (ValidTo passed) leaves the key pending import.
+      const expired = meta.ValidTo !== undefined && new Date(meta.ValidTo).getTime() <= Date.now();
+      return { state: expired ? 'expired' : 'disabled', code: 'KMSInvalidStateException' };
+    }
+    case 'Unavailable':
+      // A custom key store disconnected: the tenant reconnects it.
+      return { state: 'disabled', code: 'KeyUnavailableException' };
+    default:
+      // Creating / Updating: passing states; not a reason to pause anything.
+      return { state: 'unreachable', code: `KeyState${meta.KeyState ?? 'Unknown'}` };
+  }
+}
+
 type KmsApi = Exclude<ReturnType<KmsNodeClientSupplier>, false>;
 
 /**
@@ -89,6 +124,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
       );
     }
     this.keyId = opts.kmsKeyArn;
+    this.#tenantId = opts.tenantId;
     const config: KMSClientConfig = { credentials: opts.credentials };
     if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
     const build = getClient(KMS, config);
@@ -108,6 +144,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
   }
 
   readonly #client: () => KMS | false;
+  readonly #tenantId: string | undefined;
 
   keyring(): KeyringNode {
     return this.#keyring;
@@ -130,6 +167,36 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const problem = keyProblem(meta);
     if (problem)
       throw new KeyProviderError('tenant', problem.code, `AWS KMS key ${this.keyId} ${problem.what}`);
+  }
+
+  /**
+   * DescribeKey for the state (and a pending deletion's date), then one GenerateDataKey
+   * with the tenant's encryption context: a key policy or grant that no longer lets the
+   * tenant's role use the key shows only there. Two KMS calls per check, none per recording.
+   */
+  async health(): Promise<KeyHealth> {
+    const client = this.#client();
+    if (!client) return { state: 'unreachable', code: 'KMSClientUnavailable' };
+    let meta: KeyMetadata | undefined;
+    try {
+      meta = (await client.describeKey({ KeyId: this.keyId })).KeyMetadata;
+    } catch (err) {
+      return healthOfError(translateKmsError(err, 'DescribeKey', this.keyId));
+    }
+    const described = healthOfMetadata(meta);
+    if (described) return described;
+    if (this.#tenantId === undefined) return { state: 'ok' };
+    try {
+      const out = await client.generateDataKey({
+        KeyId: this.keyId,
+        NumberOfBytes: 32,
+        EncryptionContext: { 'custody:tenant': this.#tenantId, 'custody:recording': 'key-health' },
+      });
+      out.Plaintext?.fill(0); // never used: only whether KMS would wrap for us
+    } catch (err) {
+      return healthOfError(translateKmsError(err, 'GenerateDataKey', this.keyId));
+    }
+    return { state: 'ok' };
   }
 }
 
@@ -214,6 +281,7 @@ export class AwsKmsKeyProviderFactory implements KeyProviderFactory<AwsKmsKeyCon
       kmsKeyArn: config.kmsKeyArn,
       region: config.region,
       credentials: this.credentialsFor(tenantId, config),
+      tenantId,
     };
     if (config.endpoint !== undefined) opts.endpoint = config.endpoint;
     return new AwsKmsKeyProvider(opts);

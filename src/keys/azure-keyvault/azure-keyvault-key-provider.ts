@@ -2,7 +2,8 @@ import type { KeyringNode } from '@aws-crypto/material-management-node';
 import type { TokenCredential } from '@azure/identity';
 import type { KeyVaultKey } from '@azure/keyvault-keys';
 import { KeyProviderError } from '../../errors.js';
-import type { KeyProvider, KeyProviderFactory } from '../key-provider.js';
+import { healthOfError } from '../health.js';
+import type { KeyHealth, KeyProvider, KeyProviderFactory } from '../key-provider.js';
 import type { AzureKeyVaultClientOptions } from './client-options.js';
 import { AzureKeyVaultKeyring, unsupportedKeyType, WRAP_ALGORITHMS } from './keyring.js';
 
@@ -86,6 +87,28 @@ export class AzureKeyVaultKeyProvider implements KeyProvider {
     const keyType = String(key.keyType);
     if (!WRAP_ALGORITHMS[keyType]) throw unsupportedKeyType(keyId, keyType);
     this.#keyring.pin(key);
+  }
+
+  /**
+   * get-key for the attributes (enabled, expiry; a disabled key answers 403 KeyDisabled),
+   * then one test wrapKey: a role assignment removed since registration shows only there.
+   */
+  async health(): Promise<KeyHealth> {
+    let key: KeyVaultKey;
+    try {
+      key = await this.#keyring.getKey();
+    } catch (err) {
+      return healthOfError(err);
+    }
+    const problem = keyProblem(key, new Date());
+    if (problem) return { state: problem.code === 'KeyExpired' ? 'expired' : 'disabled', code: problem.code };
+    if (!WRAP_ALGORITHMS[String(key.keyType)]) return { state: 'disabled', code: 'UnsupportedKeyType' };
+    try {
+      await this.#keyring.probeWrap();
+    } catch (err) {
+      return healthOfError(err);
+    }
+    return { state: 'ok' };
   }
 }
 

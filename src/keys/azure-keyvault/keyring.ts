@@ -109,6 +109,24 @@ export class AzureKeyVaultKeyring extends KeyringNode {
     if (key.keyType) this.#keyTypes.set(version, Promise.resolve(key.keyType));
   }
 
+  /**
+   * One `wrapKey` of a throw-away key with the wrapping version, recording nothing: may the
+   * identity still wrap (the key-health check)? Rejects with `KeyProviderError`.
+   */
+  async probeWrap(): Promise<void> {
+    const target = this.#wrapTarget;
+    const algorithm = await this.#algorithm(target.version ?? '', target);
+    const probe = randomBytes(32);
+    try {
+      await this.#wrapClient.wrapKey(algorithm, probe);
+    } catch (err) {
+      this.#keyTypes.delete(target.version ?? '');
+      throw translateKeyVaultError(err, 'wrapKey', target.keyId);
+    } finally {
+      probe.fill(0);
+    }
+  }
+
   async _onEncrypt(material: NodeEncryptionMaterial): Promise<NodeEncryptionMaterial> {
     const target = this.#wrapTarget;
     if (!material.hasUnencryptedDataKey) {

@@ -1,7 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import type { KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
-import type { KeyProvider, KeyProviderFactory } from '../key-provider.js';
+import type { KeyHealth, KeyProvider, KeyProviderFactory } from '../key-provider.js';
 import { MASTER_KEY_BYTES } from './master-key.js';
 
 /** ESDK key namespace (the encrypted data key's `providerId`) of every `local` tenant key. */
@@ -67,6 +67,11 @@ export class LocalKeyProvider implements KeyProvider {
 
   keyring(): KeyringNode {
     return this.#keyring;
+  }
+
+  /** Derived from the service's own master key: nothing the tenant can disable or revoke. */
+  async health(): Promise<KeyHealth> {
+    return { state: 'ok' };
   }
 }
 

@@ -220,7 +220,17 @@ describe('AWS stand-in (STS + KMS on one local HTTP server) through the real SDK
     });
     aws.scheduleDeletion(key);
     expect((await failure(use())).name).toBe('KMSInvalidStateException');
-    expect((await owner.describeKey({ KeyId: key })).KeyMetadata?.KeyState).toBe('PendingDeletion');
+    const pending = (await owner.describeKey({ KeyId: key })).KeyMetadata;
+    expect(pending?.KeyState).toBe('PendingDeletion');
+    // 30 days out (the stand-in's default waiting period), as a date the SDK parses.
+    expect(pending?.DeletionDate).toBeInstanceOf(Date);
+    expect(pending!.DeletionDate!.getTime() - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    // CancelKeyDeletion leaves the key Disabled, with no deletion date, as KMS does.
+    aws.cancelDeletion(key);
+    const cancelled = (await owner.describeKey({ KeyId: key })).KeyMetadata;
+    expect(cancelled).toMatchObject({ KeyState: 'Disabled', Enabled: false });
+    expect(cancelled?.DeletionDate).toBeUndefined();
+    expect((await failure(use())).name).toBe('DisabledException');
     aws.enable(key);
     expect((await owner.describeKey({ KeyId: key })).KeyMetadata).toMatchObject({
       Enabled: true,

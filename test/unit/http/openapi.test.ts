@@ -23,6 +23,9 @@ describe('/openapi.json', () => {
       in: 'query',
     });
     expect(ingest.requestBody.content['audio/*']).toBeDefined();
+    const exported = doc.paths['/v1/tenants/{tenantId}/audit/export']!.get;
+    expect(exported.responses['200'].content['application/x-ndjson']).toBeDefined();
+    expect(exported.parameters.map((p: { name: string }) => p.name)).toEqual(['tenantId', 'from', 'to']);
   });
 
   it('covers the contract’s routes', () => {
@@ -45,6 +48,23 @@ describe('/openapi.json', () => {
       'post /v1/recordings/{id}/playback-link',
       'post /v1/tenants/{tenantId}/retention/run',
       'get /v1/tenants/{tenantId}/audit',
+      'post /v1/tenants/{tenantId}/key-jobs',
+      'get /v1/tenants/{tenantId}/key-jobs',
+      'get /v1/tenants/{tenantId}/key-jobs/{id}',
+      'post /v1/tenants/{tenantId}/key-jobs/{id}/cancel',
+      'get /v1/tenants/{tenantId}/audit/export',
+      'get /v1/tenants/{tenantId}/audit/verify',
+      'get /v1/tenants/{tenantId}/key-usage',
+      'post /v1/tenants/{tenantId}/webhooks',
+      'get /v1/tenants/{tenantId}/webhooks',
+      'delete /v1/tenants/{tenantId}/webhooks/{webhookId}',
+      'get /v1/tenants/{tenantId}/webhooks/{webhookId}/deliveries',
+      'post /v1/tenants/{tenantId}/webhooks/{webhookId}/ping',
+      'post /v1/tenants/{tenantId}/export',
+      'get /v1/tenants/{tenantId}/export/{exportId}',
+      'delete /v1/tenants/{tenantId}',
+      'get /v1/tenants/{tenantId}/deletion-certificate',
+      'get /v1/deletion-certificates/public-key',
       'get /healthz',
       'get /readyz',
       'get /metrics',

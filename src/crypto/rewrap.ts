@@ -1,0 +1,195 @@
+import { Readable } from 'node:stream';
+import {
+  getDecryptionHelper,
+  getEncryptHelper,
+  type KeyringNode,
+  KeyringTraceFlag,
+  NodeAlgorithmSuite,
+  NodeDefaultCryptographicMaterialsManager,
+  NodeEncryptionMaterial,
+  unwrapDataKey,
+} from '@aws-crypto/material-management-node';
+import { IntegrityError, KeyProviderError } from '../errors.js';
+import { readHeader } from './decrypt.js';
+import { decodeHeader, encodeHeader, type ParsedHeader, verifyHeaderAuth } from './header.js';
+import { layoutFromSize, SUITE_ID } from './layout.js';
+import type { CiphertextSource, EncryptionContext, HeaderInfo } from './types.js';
+
+/**
+ * Rewrap: the same message under another wrapping key, without touching the audio.
+ *
+ * In ESDK v2 the frames' AAD is message id ‖ sequence ‖ length (see `frame.ts`): the
+ * encrypted data keys are not part of it, and the frame key is derived from the data key
+ * and the message id alone. So unwrapping the data key with the old keyring, wrapping
+ * the SAME data key with the new one (the keyring sees materials that already carry a
+ * plaintext key and only wraps: KMS `Encrypt`, Key Vault `wrapKey`, raw AES) and writing
+ * a new header (same message id, suite, context, frame length and commitment; new EDK
+ * list; a new header tag under the same derived key) yields a message the new key opens
+ * and the old key no longer does, with every frame byte-identical.
+ */
+
+const suite = new NodeAlgorithmSuite(SUITE_ID);
+
+export interface RewrapOptions {
+  /** Unwraps the current data key: the keyring of the storage version the object was written under. */
+  from: KeyringNode;
+  /** Wraps the same data key (exactly one wrap operation): the target version's keyring. */
+  to: KeyringNode;
+  /** Every pair must be in the header's context (checked before any key call). */
+  expectedContext?: EncryptionContext;
+}
+
+export interface RewrappedMessage {
+  /** The new header, as a reader will see it. */
+  info: HeaderInfo;
+  /** The new header ‖ its authentication tag. */
+  header: Buffer;
+  /** Where the frames start in the source (its header length). */
+  bodyOffset: number;
+  /** Size of the rewrapped message: new header + the unchanged frames. */
+  size: number;
+  /** The new header followed by the source's frames, streamed (bounded memory). */
+  stream(): Readable;
+}
+
+function checkContext(parsed: ParsedHeader, expected: EncryptionContext | undefined): void {
+  const context = parsed.header.encryptionContext;
+  for (const [k, v] of Object.entries(expected ?? {})) {
+    if (!Object.hasOwn(context, k) || context[k] !== v)
+      throw new IntegrityError('encryption context mismatch');
+  }
+}
+
+/**
+ * The plaintext data key of an authenticated header: unwrapped, its commitment checked
+ * and the header tag verified, so a tampered header is never rewrapped into a valid one.
+ * The caller must zero the returned bytes.
+ */
+async function unwrapAuthenticated(parsed: ParsedHeader, keyring: KeyringNode): Promise<Uint8Array> {
+  const { header } = parsed;
+  const cmm = new NodeDefaultCryptographicMaterialsManager(keyring);
+  let material: Awaited<ReturnType<typeof cmm.decryptMaterials>>;
+  try {
+    material = await cmm.decryptMaterials({
+      suite,
+      encryptionContext: header.encryptionContext,
+      encryptedDataKeys: header.encryptedDataKeys,
+    });
+  } catch (err) {
+    if (err instanceof KeyProviderError) throw err;
+    throw new KeyProviderError('tenant', 'KEY_UNWRAP_FAILED', 'no keyring could unwrap the data key', {
+      cause: err,
+    });
+  }
+  // A copy: the helper's dispose below zeroes the material's own key.
+  const dataKey = Uint8Array.from(unwrapDataKey(material.getUnencryptedDataKey()));
+  const helper = getDecryptionHelper(material);
+  try {
+    let getDecipher: ReturnType<typeof helper.getDecipherInfo>;
+    try {
+      getDecipher = helper.getDecipherInfo(header.messageId, header.suiteData);
+    } catch (err) {
+      throw new IntegrityError('key commitment does not match', { cause: err });
+    }
+    verifyHeaderAuth(getDecipher, parsed);
+    return dataKey;
+  } catch (err) {
+    dataKey.fill(0);
+    throw err;
+  } finally {
+    helper.dispose();
+  }
+}
+
+/** Wraps `dataKey` with `keyring` and writes the header that goes with it (same id, context, commitment). */
+async function wrapAndEncode(
+  parsed: ParsedHeader,
+  dataKey: Uint8Array,
+  keyring: KeyringNode,
+): Promise<Buffer> {
+  const { header } = parsed;
+  const material = new NodeEncryptionMaterial(suite, { ...header.encryptionContext }).setUnencryptedDataKey(
+    dataKey,
+    { keyNamespace: 'custody', keyName: 'rewrap', flags: KeyringTraceFlag.WRAPPING_KEY_GENERATED_DATA_KEY },
+  );
+  try {
+    await keyring.onEncrypt(material);
+  } catch (err) {
+    material.zeroUnencryptedDataKey();
+    if (err instanceof KeyProviderError) throw err;
+    throw new KeyProviderError(
+      'tenant',
+      'KEY_WRAP_FAILED',
+      'the target keyring could not wrap the data key',
+      {
+        cause: err,
+      },
+    );
+  }
+  const helper = getEncryptHelper(material);
+  try {
+    if (material.encryptedDataKeys.length === 0)
+      throw new Error('the target keyring added no encrypted data key');
+    const { getCipher, keyCommitment } = helper.getCipherInfo(header.messageId);
+    // Same data key and message id give the same commitment; anything else is a bug.
+    if (!keyCommitment || !Buffer.from(keyCommitment).equals(Buffer.from(header.suiteData))) {
+      throw new IntegrityError('rewrapped key commitment differs from the original');
+    }
+    return encodeHeader(
+      {
+        encryptionContext: header.encryptionContext,
+        encryptedDataKeys: material.encryptedDataKeys,
+        suite,
+        messageId: header.messageId,
+        frameLength: header.frameLength,
+        suiteData: keyCommitment,
+      },
+      getCipher,
+    );
+  } finally {
+    helper.dispose();
+  }
+}
+
+/** A new authenticated header for `parsed` whose data key is wrapped by `opts.to` only. */
+export async function rewrapHeader(parsed: ParsedHeader, opts: RewrapOptions): Promise<Buffer> {
+  checkContext(parsed, opts.expectedContext);
+  const dataKey = await unwrapAuthenticated(parsed, opts.from);
+  try {
+    return await wrapAndEncode(parsed, dataKey, opts.to);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/**
+ * Reads the source's header, rewraps it, and returns the new header with a stream of the
+ * whole rewrapped message (the frames are read from the source as the stream is consumed).
+ */
+export async function rewrapMessage(
+  source: CiphertextSource,
+  opts: RewrapOptions,
+): Promise<RewrappedMessage> {
+  const parsed = await readHeader(source);
+  // A size with no frame layout is a truncated object: refuse before any key call.
+  layoutFromSize(source.size, parsed.headerLength, parsed.header.frameLength);
+  const header = await rewrapHeader(parsed, opts);
+  const reparsed = decodeHeader(header);
+  if (!reparsed) throw new Error('rewrapped header does not parse');
+  const bodyOffset = parsed.headerLength;
+  const size = header.length + (source.size - bodyOffset);
+  return {
+    info: reparsed.info,
+    header,
+    bodyOffset,
+    size,
+    stream: () =>
+      Readable.from(
+        (async function* () {
+          yield header;
+          yield* await source.read({ start: bodyOffset, end: source.size - 1 });
+        })(),
+        { objectMode: false },
+      ),
+  };
+}

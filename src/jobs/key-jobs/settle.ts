@@ -1,0 +1,30 @@
+import type { Context } from '../../context.js';
+import { setItemState, unsettledItems } from '../../db/key-jobs.js';
+import { recordingFailure, removeUnlessLive } from './relocate.js';
+
+/**
+ * Removes what earlier runs left behind for a tenant: old objects of recordings already
+ * switched to their new one (a crash between the switch and the delete), and new objects
+ * of jobs that ended before switching (cancelled, or crashed and then cancelled). An
+ * object a recording row points at is never deleted, whatever the item says. Returns how
+ * many leftovers are still there (the tenant's storage refused; tried again next time).
+ */
+export async function settleLeftovers(ctx: Context, tenantId: string): Promise<number> {
+  let remaining = 0;
+  for (const item of await unsettledItems(ctx.db, tenantId)) {
+    const old = item.state === 'switched';
+    const version = old ? item.from_version : item.to_version;
+    const key = old ? item.from_key : item.to_key;
+    try {
+      await removeUnlessLive(ctx, await ctx.storage.resolve(tenantId, version), key);
+    } catch (err) {
+      const failure = recordingFailure(err);
+      if (!failure) throw err; // transient: the job retries, and settles again first
+      ctx.log.warn({ tenantId, version, code: failure.code }, 'key job: leftover object not removed yet');
+      remaining++;
+      continue;
+    }
+    await setItemState(ctx.db, item.job_id, item.recording_id, old ? 'done' : 'abandoned');
+  }
+  return remaining;
+}

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeHeader } from '../../src/crypto/header.js';
+import {
+  type AwsWorld,
+  type S3Tenant,
+  s3Body,
+  setupS3Tenant,
+  startAwsHarness,
+} from '../support/aws-world.js';
+import { api, postRecording } from '../support/client.js';
+import type { Harness } from '../support/harness.js';
+import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
+import { auditEntries, countAudit, playBack, row, waitForAll } from '../support/observe.js';
+
+type Rec = { id: string; audio: Buffer };
+const MiB = 1024 * 1024;
+
+/**
+ * Rotation on AWS: a second KMS key registered as a new storage version, rewrap onto it
+ * (KMS `Encrypt` of the same data key, no new data key), the old key disabled, then a
+ * re-encryption and a move to another bucket. Playback after each step goes through the
+ * tenant's key with the data-key cache cleared, so a remembered key cannot hide a failure.
+ */
+describe('key rotation and storage switch on S3 + KMS', () => {
+  let world: AwsWorld;
+  let h: Harness;
+  let close: () => Promise<void>;
+  let t: S3Tenant;
+  let oldKey: string;
+  let newKey: string;
+  const recs: Rec[] = [];
+
+  beforeAll(async () => {
+    ({ world, h, close } = await startAwsHarness());
+    t = await setupS3Tenant(h, world, 'kr-aws');
+    oldKey = t.keyArn;
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  async function post(size: number): Promise<Rec> {
+    const audio = randomBytes(size);
+    const res = await postRecording(h, t.key, audio, { callId: 'rotation' });
+    expect(res.status, res.bytes.toString()).toBe(202);
+    await waitForAll(h, t.key, [res.body.id], ['stored']);
+    return { id: res.body.id, audio };
+  }
+
+  async function register(body: Record<string, unknown>): Promise<number> {
+    const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
+    expect(res.status, res.bytes.toString()).toBe(200);
+    return res.body.version;
+  }
+
+  /** Plays every recording with no cached data key: each open unwraps through KMS. */
+  async function expectAllPlay(): Promise<void> {
+    for (const r of recs) {
+      h.ctx.dataKeys.clear();
+      expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
+    }
+  }
+
+  const list = async (bucket: string) =>
+    (
+      (await world.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${t.prefix}/` })))
+        .Contents ?? []
+    ).map((o) => o.Key!);
+
+  /** The stored object's header: which KMS key wraps its data key, and the wrapped bytes. */
+  async function headerOf(id: string) {
+    const r = await row(h, id);
+    const bucket = r.location.startsWith(`s3://${world.s3.bucket}/`) ? world.s3.bucket : 'custody-moved';
+    const out = await world.s3
+      .client()
+      .send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${t.prefix}/${r.object_key}`, Range: 'bytes=0-4095' }),
+      );
+    const parsed = decodeHeader(Buffer.from(await out.Body!.transformToByteArray()))!;
+    return {
+      messageId: Buffer.from(parsed.header.messageId),
+      edks: parsed.header.encryptedDataKeys.map((e) => ({
+        keyArn: e.providerInfo,
+        wrapped: Buffer.from(e.encryptedDataKey),
+      })),
+    };
+  }
+
+  it('rotate: recordings from before play under the old key, new ones land under the new key', async () => {
+    recs.push(await post(9 * MiB + 123), await post(40_000));
+    newKey = world.aws.createKey('us-east-1');
+    world.aws.grantRole(newKey, t.roleArn);
+    const v2 = await register(s3Body(world, { ...t, keyArn: newKey }));
+    expect(v2).toBe(2);
+    recs.push(await post(9_000));
+    expect((await row(h, recs[0]!.id)).key_id).toBe(oldKey);
+    expect((await row(h, recs[2]!.id)).key_id).toBe(newKey);
+    expect((await headerOf(recs[2]!.id)).edks.map((e) => e.keyArn)).toEqual([newKey]);
+    await expectAllPlay();
+  });
+
+  it('rewrap all: one KMS Encrypt per recording, no new data key; the old key disabled, all still play', async () => {
+    const before = [await headerOf(recs[0]!.id), await headerOf(recs[1]!.id)];
+    world.aws.resetCounts();
+    const started = await startKeyJob(h, t.tenantId, { kind: 'rewrap', ratePerSecond: 100 });
+    expect(started.total).toBe(2);
+    const job = await waitForKeyJob(h, t.tenantId, started.id);
+    expect(job).toMatchObject({ status: 'done', done: 2, failed: 0 });
+    expect(world.aws.counts.Encrypt).toBe(2);
+    expect(world.aws.counts.GenerateDataKey).toBe(0);
+    for (const [i, r] of recs.slice(0, 2).entries()) {
+      const now = await headerOf(r.id);
+      // The same message (and data key), wrapped by the new key only.
+      expect(now.messageId.equals(before[i]!.messageId)).toBe(true);
+      expect(now.edks.map((e) => e.keyArn)).toEqual([newKey]);
+      const rr = await row(h, r.id);
+      expect([rr.storage_version, rr.key_id, rr.object_key.endsWith(`${r.id}.v2.esdk`)]).toEqual([
+        2,
+        newKey,
+        true,
+      ]);
+    }
+    // One object per recording: the rewrapped copies replaced the old ones.
+    const keys = await list(world.s3.bucket);
+    expect(keys).toHaveLength(3);
+    for (const r of recs) expect(keys.filter((k) => k.includes(r.id))).toHaveLength(1);
+
+    world.aws.disable(oldKey);
+    await expectAllPlay();
+    const audit = await auditEntries(h, t.tenantId);
+    for (const r of recs.slice(0, 2)) expect(countAudit(audit, 'recording.rewrapped', r.id)).toBe(1);
+  });
+
+  it('re-encrypt one recording: its data key changes (new EDK and message id) and it plays', async () => {
+    const target = recs[0]!;
+    const before = await headerOf(target.id);
+    world.aws.resetCounts();
+    const started = await startKeyJob(h, t.tenantId, { kind: 'reencrypt', recordingIds: [target.id] });
+    expect((await waitForKeyJob(h, t.tenantId, started.id)).status).toBe('done');
+    expect(world.aws.counts.GenerateDataKey).toBe(1);
+    const after = await headerOf(target.id);
+    expect(after.messageId.equals(before.messageId)).toBe(false);
+    expect(after.edks[0]!.wrapped.equals(before.edks[0]!.wrapped)).toBe(false);
+    expect(after.edks.map((e) => e.keyArn)).toEqual([newKey]);
+    expect((await list(world.s3.bucket)).filter((k) => k.includes(target.id))).toHaveLength(1);
+    await expectAllPlay();
+    expect(countAudit(await auditEntries(h, t.tenantId), 'recording.reencrypted', target.id)).toBe(1);
+  });
+
+  it('switch bucket: new recordings land in the new one, old play from the old; migrate moves them', async () => {
+    await world.s3.client().send(new CreateBucketCommand({ Bucket: 'custody-moved' }));
+    const v3 = await register({ ...s3Body(world, { ...t, keyArn: newKey }), bucket: 'custody-moved' });
+    recs.push(await post(12_345));
+    expect(await list('custody-moved')).toHaveLength(1);
+    expect(await list(world.s3.bucket)).toHaveLength(3);
+    await expectAllPlay();
+
+    world.aws.resetCounts();
+    const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
+    expect(started.total).toBe(3);
+    expect(await waitForKeyJob(h, t.tenantId, started.id)).toMatchObject({ status: 'done', done: 3 });
+    // Same key on both versions: the bytes are copied as they are, nothing is rewrapped.
+    expect([world.aws.counts.Encrypt, world.aws.counts.GenerateDataKey]).toEqual([0, 0]);
+    expect(await list(world.s3.bucket)).toEqual([]);
+    const moved = await list('custody-moved');
+    expect(moved).toHaveLength(4);
+    for (const r of recs) {
+      expect(moved.filter((k) => k.includes(r.id))).toHaveLength(1);
+      expect((await row(h, r.id)).storage_version).toBe(v3);
+    }
+    await expectAllPlay();
+  });
+});
