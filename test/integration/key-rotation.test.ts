@@ -322,6 +322,30 @@ describe('key jobs killed mid-way (worker as a child process)', () => {
   );
 
   it(
+    'SIGTERM while a slow job runs: the worker exits 0 at once, and the next worker finishes the job',
+    async () => {
+      const tenantId = 'kr-sigterm';
+      const { key, recs } = await storedRecordings(tenantId, [1000, 2000, 3000, 4000]);
+      const v2 = await register(h, tenantId, { provider: 'local', path: 'v2' });
+      // One recording every 2 s: the whole job would keep a waiting worker ~6 s.
+      const job = await startKeyJob(h, tenantId, { kind: 'migrate', ratePerSecond: 0.5 });
+      const w = spawn();
+      await waitUntil(
+        'the first recording to move',
+        async () => (await getKeyJob(h, tenantId, job.id)).done >= 1,
+      );
+      const stopping = Date.now();
+      expect(await w.stop('SIGTERM'), w.output()).toEqual({ code: 0, signal: null });
+      expect(Date.now() - stopping).toBeLessThan(4000);
+      const left = await getKeyJob(h, tenantId, job.id);
+      expect(left.status).toBe('running');
+      expect(left.done).toBeLessThan(recs.length);
+      await resumeAndCheck(tenantId, key, job.id, recs, v2, 'recording.migrated');
+    },
+    SLOW,
+  );
+
+  it(
     'killed after the row moves, before the old object is deleted: the old copy is removed on resume',
     async () => {
       const tenantId = 'kr-crash-switch';

@@ -118,7 +118,8 @@ export async function requestTenantDeletion(
     }
     return { started: true, row };
   });
-  if (result.started) {
+  // A repeat re-enqueues an unfinished deletion too (a no-op while its job is queued).
+  if (result.row.phase !== 'done') {
     await enqueueOffboarding(ctx, { v: 1, kind: 'delete-tenant', tenantId }).catch(() =>
       ctx.log.warn({ tenantId }, 'tenant deletion not enqueued; the reconciler will'),
     );
@@ -167,8 +168,11 @@ export async function runTenantDeletion(ctx: Context, tenantId: string, signal?:
     }
     await copyAndRelease(ctx, tenantId);
   } catch (err) {
-    const message = err instanceof AppError || err instanceof StorageError ? err.message : 'internal error';
-    await setDeletionError(ctx.db, tenantId, message).catch(() => {});
+    if (!signal?.aborted) {
+      // Shown to the operator: only classified errors carry their message.
+      const message = err instanceof AppError || err instanceof StorageError ? err.message : 'internal error';
+      await setDeletionError(ctx.db, tenantId, message).catch(() => {});
+    }
     ctx.log.warn({ tenantId, err: (err as Error).message }, 'tenant deletion stopped; it will resume');
     throw err;
   }

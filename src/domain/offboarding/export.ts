@@ -15,7 +15,7 @@ import {
 import { type DbClient, transaction } from '../../db/pool.js';
 import type { RecordingRow } from '../../db/recordings.js';
 import { getTenant } from '../../db/tenants.js';
-import { conflict, notFound, StorageError } from '../../errors.js';
+import { AppError, conflict, notFound, StorageError } from '../../errors.js';
 import type { StorageTarget } from '../../storage/storage-target.js';
 import { appendAudit } from '../audit.js';
 import { enqueueOffboarding } from '../../jobs/offboarding/queue.js';
@@ -205,6 +205,10 @@ export async function runExport(ctx: Context, exportId: string): Promise<void> {
   const row = await startExportAttempt(ctx.db, exportId);
   if (!row) return;
   try {
+    // Once a tenant deletion has begun, Custody writes nothing more into its storage.
+    if ((await getTenant(ctx.db, row.tenant_id))?.status !== 'active') {
+      throw conflict('The tenant is being deleted or is deleted.', 'TENANT_DELETED');
+    }
     const storage = await ctx.storage.resolve(row.tenant_id, row.storage_version);
     const written = await writeManifest(ctx, row, storage.target);
     await transaction(ctx.db, async (tx) => {
@@ -227,10 +231,10 @@ export async function runExport(ctx: Context, exportId: string): Promise<void> {
       });
     });
   } catch (err) {
-    const final = tenantSide(err) || row.attempts >= MAX_ATTEMPTS;
+    const final = tenantSide(err) || err instanceof AppError || row.attempts >= MAX_ATTEMPTS;
     // Storage errors are classified and safe to show the tenant; anything else is not echoed.
     const e =
-      err instanceof StorageError
+      err instanceof StorageError || err instanceof AppError
         ? { code: err.code, message: err.message }
         : { code: 'EXPORT_ERROR', message: 'The export could not be written; see the service logs.' };
     ctx.log.warn({ exportId, attempt: row.attempts, err: (err as Error).message }, 'export attempt failed');
