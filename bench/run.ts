@@ -6,6 +6,7 @@ import { runRssBench } from './rss.js';
 import { runS3Bench } from './s3.js';
 import { runSeekBench } from './seek.js';
 import { type BenchRow, printTable } from './table.js';
+import { uploadCompareSizes } from './upload-compare.js';
 import { runWrapBench } from './wraps.js';
 
 /**
@@ -23,8 +24,6 @@ const sizes = isQuick
       wraps: 30,
       cryptoMiB: 64,
       cryptoRounds: 2,
-      s3Big: 256 * MiB,
-      azureBig: 256 * MiB,
     }
   : {
       recordings: 1000,
@@ -33,8 +32,6 @@ const sizes = isQuick
       wraps: 100,
       cryptoMiB: 256,
       cryptoRounds: 3,
-      s3Big: GiB,
-      azureBig: GiB,
     };
 
 /** [id on the command line, name in progress lines, run]. */
@@ -52,8 +49,8 @@ const allParts: [string, string, () => Promise<BenchRow[]>][] = [
         name: `crypto: ${r.name}`,
       })),
   ],
-  ['s3', 'S3 end to end', () => runS3Bench({ count: sizes.recordings, bigSize: sizes.s3Big })],
-  ['azure', 'Azure end to end', () => runAzureBench({ count: sizes.recordings, bigSize: sizes.azureBig })],
+  ['s3', 'S3 end to end', () => runS3Bench(uploadCompareSizes(isQuick))],
+  ['azure', 'Azure end to end', () => runAzureBench(uploadCompareSizes(isQuick))],
 ];
 
 // Any argument that is not an option names a part to run; a typo must not silently run nothing.
