@@ -26,6 +26,10 @@ import type { CiphertextSource, EncryptionContext, HeaderInfo } from './types.js
  * a new header (same message id, suite, context, frame length and commitment; new EDK
  * list; a new header tag under the same derived key) yields a message the new key opens
  * and the old key no longer does, with every frame byte-identical.
+ *
+ * Companions: other messages under the SAME data key and context (a recording's metadata
+ * sidecar shares its audio's data key, see `shared-materials.ts`) get their new headers
+ * from the same unwrap and the same wrap: still one key call each way per recording.
  */
 
 const suite = new NodeAlgorithmSuite(SUITE_ID);
@@ -37,6 +41,11 @@ export interface RewrapOptions {
   to: KeyringNode;
   /** Every pair must be in the header's context (checked before any key call). */
   expectedContext?: EncryptionContext;
+  /**
+   * Headers of other messages under the same data key and context: each must authenticate
+   * under the unwrapped key (else IntegrityError), and is rewritten with the same new EDKs.
+   */
+  companions?: ParsedHeader[];
 }
 
 export interface RewrappedMessage {
@@ -44,6 +53,8 @@ export interface RewrappedMessage {
   info: HeaderInfo;
   /** The new header ‖ its authentication tag. */
   header: Buffer;
+  /** The companions' new headers (header ‖ tag), in the order given. */
+  companionHeaders: Buffer[];
   /** Where the frames start in the source (its header length). */
   bodyOffset: number;
   /** Size of the rewrapped message: new header + the unchanged frames. */
@@ -65,7 +76,11 @@ function checkContext(parsed: ParsedHeader, expected: EncryptionContext | undefi
  * and the header tag verified, so a tampered header is never rewrapped into a valid one.
  * The caller must zero the returned bytes.
  */
-async function unwrapAuthenticated(parsed: ParsedHeader, keyring: KeyringNode): Promise<Uint8Array> {
+async function unwrapAuthenticated(
+  parsed: ParsedHeader,
+  keyring: KeyringNode,
+  companions: readonly ParsedHeader[] = [],
+): Promise<Uint8Array> {
   const { header } = parsed;
   const cmm = new NodeDefaultCryptographicMaterialsManager(keyring);
   let material: Awaited<ReturnType<typeof cmm.decryptMaterials>>;
@@ -92,6 +107,17 @@ async function unwrapAuthenticated(parsed: ParsedHeader, keyring: KeyringNode): 
       throw new IntegrityError('key commitment does not match', { cause: err });
     }
     verifyHeaderAuth(getDecipher, parsed);
+    // A companion must be a message under this very data key: its commitment (derived
+    // from the key and its own message id) and its header tag prove it.
+    for (const other of companions) {
+      let decipher: ReturnType<typeof helper.getDecipherInfo>;
+      try {
+        decipher = helper.getDecipherInfo(other.header.messageId, other.header.suiteData);
+      } catch (err) {
+        throw new IntegrityError('a companion message does not share the data key', { cause: err });
+      }
+      verifyHeaderAuth(decipher, other);
+    }
     return dataKey;
   } catch (err) {
     dataKey.fill(0);
@@ -101,15 +127,16 @@ async function unwrapAuthenticated(parsed: ParsedHeader, keyring: KeyringNode): 
   }
 }
 
-/** Wraps `dataKey` with `keyring` and writes the header that goes with it (same id, context, commitment). */
+/** Wraps `dataKey` once with `keyring` and writes each header that goes with it (same id, context, commitment). */
 async function wrapAndEncode(
-  parsed: ParsedHeader,
+  parsed: readonly ParsedHeader[],
   dataKey: Uint8Array,
   keyring: KeyringNode,
-): Promise<Buffer> {
-  const { header } = parsed;
-  const material = new NodeEncryptionMaterial(suite, { ...header.encryptionContext }).setUnencryptedDataKey(
-    dataKey,
+): Promise<Buffer[]> {
+  const { encryptionContext } = parsed[0]!.header;
+  const material = new NodeEncryptionMaterial(suite, { ...encryptionContext }).setUnencryptedDataKey(
+    // A copy: the helper's dispose zeroes the material's key, the caller zeroes its own.
+    Uint8Array.from(dataKey),
     { keyNamespace: 'custody', keyName: 'rewrap', flags: KeyringTraceFlag.WRAPPING_KEY_GENERATED_DATA_KEY },
   );
   try {
@@ -130,22 +157,24 @@ async function wrapAndEncode(
   try {
     if (material.encryptedDataKeys.length === 0)
       throw new Error('the target keyring added no encrypted data key');
-    const { getCipher, keyCommitment } = helper.getCipherInfo(header.messageId);
-    // Same data key and message id give the same commitment; anything else is a bug.
-    if (!keyCommitment || !Buffer.from(keyCommitment).equals(Buffer.from(header.suiteData))) {
-      throw new IntegrityError('rewrapped key commitment differs from the original');
-    }
-    return encodeHeader(
-      {
-        encryptionContext: header.encryptionContext,
-        encryptedDataKeys: material.encryptedDataKeys,
-        suite,
-        messageId: header.messageId,
-        frameLength: header.frameLength,
-        suiteData: keyCommitment,
-      },
-      getCipher,
-    );
+    return parsed.map(({ header }) => {
+      const { getCipher, keyCommitment } = helper.getCipherInfo(header.messageId);
+      // Same data key and message id give the same commitment; anything else is a bug.
+      if (!keyCommitment || !Buffer.from(keyCommitment).equals(Buffer.from(header.suiteData))) {
+        throw new IntegrityError('rewrapped key commitment differs from the original');
+      }
+      return encodeHeader(
+        {
+          encryptionContext: header.encryptionContext,
+          encryptedDataKeys: material.encryptedDataKeys,
+          suite,
+          messageId: header.messageId,
+          frameLength: header.frameLength,
+          suiteData: keyCommitment,
+        },
+        getCipher,
+      );
+    });
   } finally {
     helper.dispose();
   }
@@ -153,10 +182,19 @@ async function wrapAndEncode(
 
 /** A new authenticated header for `parsed` whose data key is wrapped by `opts.to` only. */
 export async function rewrapHeader(parsed: ParsedHeader, opts: RewrapOptions): Promise<Buffer> {
+  return (await rewrapHeaders(parsed, opts))[0]!;
+}
+
+/** New headers for `parsed` and then each of `opts.companions`, from one unwrap and one wrap. */
+export async function rewrapHeaders(parsed: ParsedHeader, opts: RewrapOptions): Promise<Buffer[]> {
+  const companions = opts.companions ?? [];
   checkContext(parsed, opts.expectedContext);
-  const dataKey = await unwrapAuthenticated(parsed, opts.from);
+  // Reusing the EDKs is only sound under the context they were wrapped for.
+  for (const other of companions) checkContext(other, parsed.header.encryptionContext);
+  for (const other of companions) checkContext(parsed, other.header.encryptionContext);
+  const dataKey = await unwrapAuthenticated(parsed, opts.from, companions);
   try {
-    return await wrapAndEncode(parsed, dataKey, opts.to);
+    return await wrapAndEncode([parsed, ...companions], dataKey, opts.to);
   } finally {
     dataKey.fill(0);
   }
@@ -173,7 +211,8 @@ export async function rewrapMessage(
   const parsed = await readHeader(source);
   // A size with no frame layout is a truncated object: refuse before any key call.
   layoutFromSize(source.size, parsed.headerLength, parsed.header.frameLength);
-  const header = await rewrapHeader(parsed, opts);
+  const [header, ...companionHeaders] = await rewrapHeaders(parsed, opts);
+  if (!header) throw new Error('no rewrapped header');
   const reparsed = decodeHeader(header);
   if (!reparsed) throw new Error('rewrapped header does not parse');
   const bodyOffset = parsed.headerLength;
@@ -181,6 +220,7 @@ export async function rewrapMessage(
   return {
     info: reparsed.info,
     header,
+    companionHeaders,
     bodyOffset,
     size,
     stream: () =>

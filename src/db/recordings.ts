@@ -165,12 +165,16 @@ export async function claimForTransfer(
 }
 
 /** The recording with its tenant's active storage version: what a transfer starts from. */
-export async function getForTransfer(
-  db: Queryable,
-  id: string,
-): Promise<(RecordingRow & { active_storage_version: number | null }) | undefined> {
-  const r = await db.query<RecordingRow & { active_storage_version: number | null }>(
-    `SELECT r.*, sv.provider, t.active_storage_version FROM recordings r
+/** A recording with what the transfer needs of its tenant. */
+export type TransferRow = RecordingRow & {
+  active_storage_version: number | null;
+  /** The tenant's metadata sidecar mode (migration 1763900005000). */
+  metadata_sidecar: 'encrypted' | 'plaintext' | 'off';
+};
+
+export async function getForTransfer(db: Queryable, id: string): Promise<TransferRow | undefined> {
+  const r = await db.query<TransferRow>(
+    `SELECT r.*, sv.provider, t.active_storage_version, t.metadata_sidecar FROM recordings r
        JOIN tenants t ON t.id = r.tenant_id
        LEFT JOIN storage_versions sv ON sv.tenant_id = r.tenant_id AND sv.version = r.storage_version
       WHERE r.id = $1`,
@@ -189,15 +193,26 @@ export async function markStored(
     objectVersion: string | null;
     objectSize: number;
     keyId: string;
+    /** The time the metadata sidecar states, so both agree; now when not given. */
+    storedAt?: Date;
   },
 ): Promise<boolean> {
   // Only the attempt that claimed this storage version and key may mark it: an older,
   // overlapping attempt (the tenant switched storage meanwhile) must not.
   const r = await db.query(
-    `UPDATE recordings SET status = 'stored', stored_at = now(), location = $2, object_version = $3, object_size = $4,
-       key_id = $5, error_code = NULL, error_message = NULL, next_attempt_at = NULL, updated_at = now()
+    `UPDATE recordings SET status = 'stored', stored_at = COALESCE($8, now()), location = $2, object_version = $3,
+       object_size = $4, key_id = $5, error_code = NULL, error_message = NULL, next_attempt_at = NULL, updated_at = now()
      WHERE id = $1 AND status = 'transferring' AND storage_version = $6 AND object_key = $7`,
-    [id, s.location, s.objectVersion, s.objectSize, s.keyId, s.storageVersion, s.objectKey],
+    [
+      id,
+      s.location,
+      s.objectVersion,
+      s.objectSize,
+      s.keyId,
+      s.storageVersion,
+      s.objectKey,
+      s.storedAt ?? null,
+    ],
   );
   return r.rowCount === 1;
 }

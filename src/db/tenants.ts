@@ -8,6 +8,8 @@ export interface TenantRow {
   active_storage_version: number | null;
   /** `deleting`/`deleted` once offboarded (migration 1763900004000). */
   status: 'active' | 'deleting' | 'deleted';
+  /** Metadata sidecar beside each recording (migration 1763900005000). */
+  metadata_sidecar: 'encrypted' | 'plaintext' | 'off';
   created_at: Date;
   updated_at: Date;
 }
@@ -31,12 +33,13 @@ export async function getTenant(db: Queryable, id: string): Promise<TenantRow | 
 export async function updateTenant(
   db: Queryable,
   id: string,
-  patch: { name?: string; retention?: string },
+  patch: { name?: string; retention?: string; metadataSidecar?: TenantRow['metadata_sidecar'] },
 ): Promise<TenantRow | undefined> {
   const r = await db.query<TenantRow>(
-    `UPDATE tenants SET name = COALESCE($2, name), retention = COALESCE($3, retention), updated_at = now()
+    `UPDATE tenants SET name = COALESCE($2, name), retention = COALESCE($3, retention),
+       metadata_sidecar = COALESCE($4, metadata_sidecar), updated_at = now()
       WHERE id = $1 RETURNING *`,
-    [id, patch.name ?? null, patch.retention ?? null],
+    [id, patch.name ?? null, patch.retention ?? null, patch.metadataSidecar ?? null],
   );
   return r.rows[0];
 }

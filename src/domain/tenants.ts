@@ -10,6 +10,8 @@ export interface TenantView {
   retention: string;
   activeStorageVersion: number | null;
   status: TenantRow['status'];
+  /** `encrypted` (default), `plaintext` or `off`: the JSON document written beside each recording. */
+  metadataSidecar: TenantRow['metadata_sidecar'];
   createdAt: string;
   updatedAt: string;
 }
@@ -20,6 +22,7 @@ export const tenantView = (t: TenantRow): TenantView => ({
   retention: t.retention,
   activeStorageVersion: t.active_storage_version,
   status: t.status,
+  metadataSidecar: t.metadata_sidecar,
   createdAt: t.created_at.toISOString(),
   updatedAt: t.updated_at.toISOString(),
 });
@@ -54,7 +57,7 @@ export async function patchTenant(
   db: Db,
   actor: string,
   id: string,
-  patch: { name?: string; retention?: string },
+  patch: { name?: string; retention?: string; metadataSidecar?: TenantRow['metadata_sidecar'] },
 ): Promise<TenantView> {
   return transaction(db, async (tx) => {
     const row = await updateTenant(tx, id, patch);

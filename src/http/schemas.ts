@@ -31,13 +31,24 @@ export const tenant = z.object({
   retention: z.string(),
   activeStorageVersion: z.number().int().nullable(),
   status: z.enum(['active', 'deleting', 'deleted']),
+  metadataSidecar: z.enum(['encrypted', 'plaintext', 'off']),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 export const createTenantBody = z.strictObject({ id: tenantId, name: z.string().min(1).max(200), retention });
 export const patchTenantBody = z
-  .strictObject({ name: z.string().min(1).max(200).optional(), retention: retention.optional() })
-  .refine((b) => b.name !== undefined || b.retention !== undefined, 'give name or retention');
+  .strictObject({
+    name: z.string().min(1).max(200).optional(),
+    retention: retention.optional(),
+    metadataSidecar: z
+      .enum(['encrypted', 'plaintext', 'off'])
+      .optional()
+      .describe('The JSON document written beside each recording transferred from now on.'),
+  })
+  .refine(
+    (b) => b.name !== undefined || b.retention !== undefined || b.metadataSidecar !== undefined,
+    'give name, retention or metadataSidecar',
+  );
 
 export const scope = z.enum(SCOPES);
 export const createApiKeyBody = z.strictObject({

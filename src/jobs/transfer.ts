@@ -3,6 +3,7 @@ import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
 import { ciphertextLength, createEncryptStream, type OpenedMessage, parseHeader } from '../crypto/index.js';
+import { CapturingKeyring } from '../crypto/shared-materials.js';
 import { transaction } from '../db/pool.js';
 import {
   claimForTransfer,
@@ -11,9 +12,13 @@ import {
   getRecording,
   markStored,
   type RecordingRow,
+  type TransferRow,
 } from '../db/recordings.js';
 import { appendAudit } from '../domain/audit.js';
+import { metadataDocument } from '../domain/recordings/metadata-document.js';
+import { encodeSidecar, putSidecar, removeSidecars } from '../domain/recordings/metadata-sidecar.js';
 import { objectContext } from '../domain/recordings/open-stored.js';
+import { WAV_HEAD_BYTES } from '../domain/recordings/wav.js';
 import type { ResolvedStorage } from '../domain/storage/resolver.js';
 import { IntegrityError, StorageError } from '../errors.js';
 import type { TransferJob } from '../queue/payloads.js';
@@ -50,7 +55,10 @@ export async function transferRecording(ctx: Context, job: TransferJob): Promise
     // The tenant switched storage while this one waited: drop any partial upload on the old one.
     await ctx.storage
       .resolve(r.tenant_id, r.storage_version)
-      .then((old) => old.target.delete(r.object_key!))
+      .then(async (old) => {
+        await old.target.delete(r.object_key!);
+        await removeSidecars(old.target, r.object_key!);
+      })
       .catch(() => {});
   }
   const claimed = await claimForTransfer(ctx.db, r.id, {
@@ -60,7 +68,7 @@ export async function transferRecording(ctx: Context, job: TransferJob): Promise
   if (!claimed) return;
   const started = performance.now();
   try {
-    await deliver(ctx, claimed, await ctx.storage.resolve(r.tenant_id, version));
+    await deliver(ctx, claimed, await ctx.storage.resolve(r.tenant_id, version), r.metadata_sidecar);
     ctx.metrics.transferDuration.observe((performance.now() - started) / 1000);
   } catch (err) {
     const fixable = tenantFixable(err);
@@ -69,21 +77,51 @@ export async function transferRecording(ctx: Context, job: TransferJob): Promise
   }
 }
 
-async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage): Promise<void> {
-  const key = r.object_key!;
+async function deliver(
+  ctx: Context,
+  r: RecordingRow,
+  storage: ResolvedStorage,
+  sidecar: TransferRow['metadata_sidecar'],
+): Promise<void> {
   const spooled = await openSpool(ctx, r);
   if (!spooled) return;
+  // The encrypted sidecar reuses the audio's data key and EDKs: the capture holds a copy
+  // of the key until the sidecar is written, and is zeroed however this ends.
+  const capture = sidecar === 'encrypted' ? new CapturingKeyring(storage.keys.keyring()) : undefined;
+  try {
+    await deliverSpooled(ctx, r, storage, spooled, sidecar, capture);
+  } finally {
+    capture?.dispose();
+  }
+}
 
+async function deliverSpooled(
+  ctx: Context,
+  r: RecordingRow,
+  storage: ResolvedStorage,
+  spooled: OpenedMessage,
+  sidecar: TransferRow['metadata_sidecar'],
+  capture: CapturingKeyring | undefined,
+): Promise<void> {
+  const key = r.object_key!;
   const encrypt = await createEncryptStream({
-    keyring: storage.keys.keyring(),
+    keyring: capture ?? storage.keys.keyring(),
     context: objectContext(r.tenant_id, r.id),
   });
   const expectedSize = ciphertextLength(encrypt.headerLength, encrypt.frameLength, r.size);
   const hash = createHash('sha256');
   let seen = 0;
+  // The first plaintext bytes, for the sidecar's WAV duration: no second pass over the audio.
+  const head: Buffer[] = [];
+  let headBytes = 0;
   const check = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
+      if (headBytes < WAV_HEAD_BYTES) {
+        const part = Buffer.from(chunk.subarray(0, WAV_HEAD_BYTES - headBytes));
+        head.push(part);
+        headBytes += part.length;
+      }
       seen += chunk.length;
       if (seen > r.size / 2 && seen - chunk.length <= r.size / 2)
         crashPoint(ctx.config.crashAt, CRASH.midUpload);
@@ -124,6 +162,16 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
   }
   await verifyStored(storage, key, { size: expectedSize, checksum: info.checksum }, encrypt.messageId, r);
   ctx.metrics.bytesEncrypted.inc(r.size);
+  // The sidecar, after the audio is verified and before the row says stored: a crash in
+  // between re-runs the transfer, whose puts overwrite both. Its failures are the audio's
+  // (thrown: retried, or blocked when the tenant must fix something).
+  const storedAt = new Date();
+  const start = Buffer.concat(head);
+  for (const part of head) part.fill(0);
+  const doc = metadataDocument(r, storedAt, start);
+  start.fill(0);
+  if (sidecar !== 'off')
+    await putSidecar(storage.target, key, r.id, await encodeSidecar(doc, capture?.materials()));
   crashPoint(ctx.config.crashAt, CRASH.afterStore);
 
   const stored = await transaction(ctx.db, async (tx) => {
@@ -134,6 +182,7 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
       objectVersion: info.version ?? null,
       objectSize: expectedSize,
       keyId: storage.keys.keyId,
+      storedAt,
     });
     if (ok) {
       await appendAudit(tx, r.tenant_id, {
@@ -152,6 +201,7 @@ async function deliver(ctx: Context, r: RecordingRow, storage: ResolvedStorage):
     if (now?.status === 'stored' && now.storage_version === storage.version && now.object_key === key) return;
     // Deleted while uploading: this upload must not outlive the deletion.
     await storage.target.delete(key);
+    await removeSidecars(storage.target, key);
     return;
   }
   ctx.metrics.stored.inc();

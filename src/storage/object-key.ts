@@ -38,6 +38,18 @@ export function objectKeyFor(recordingId: string, receivedAt: Date): string {
 }
 
 /**
+ * The metadata sidecar beside an audio object: `…/<name>.esdk` → `…/<name>.meta.json.esdk`
+ * (encrypted) or `…/<name>.meta.json` (plaintext). Derived from the audio key, so every
+ * audio object a key job writes (`<id>.v2.esdk`) has its own sidecar name, and whoever
+ * removes an audio object knows where its sidecar is.
+ */
+export function metadataKeyFor(audioKey: string, encrypted: boolean): string {
+  assertObjectKey(audioKey);
+  if (!audioKey.endsWith('.esdk')) throw new InvalidObjectKeyError(audioKey, 'not an audio object key');
+  return `${audioKey.slice(0, -'.esdk'.length)}.meta.json${encrypted ? '.esdk' : ''}`;
+}
+
+/**
  * Splits a key into its segments, rejecting anything that could escape the tenant's
  * root or hide from a listing: absolute paths, `..`, empty segments, backslashes
  * (a separator on Windows), NUL and other control characters, and segments starting

@@ -59,6 +59,7 @@ function tenant(tenantId: string) {
       aws_external_id: externalId,
       active_storage_version: null,
       status: 'active',
+      metadata_sidecar: 'encrypted',
       created_at: new Date(),
       updated_at: new Date(),
     },

@@ -69,15 +69,27 @@ describe('key rotation and storage switch on S3 + KMS', () => {
         .Contents ?? []
     ).map((o) => o.Key!);
 
-  /** The stored object's header: which KMS key wraps its data key, and the wrapped bytes. */
-  async function headerOf(id: string) {
+  /** Per recording: exactly one audio object and its metadata sidecar beside it; nothing else. */
+  function expectOneEach(keys: string[], ids: string[]): void {
+    expect(keys, 'no stray objects').toHaveLength(2 * ids.length);
+    for (const id of ids) {
+      const mine = keys.filter((k) => k.includes(id));
+      const audio = mine.filter((k) => !k.endsWith('.meta.json.esdk'));
+      expect(audio, `objects of ${id}`).toHaveLength(1);
+      expect(mine.filter((k) => k.endsWith('.meta.json.esdk'))).toEqual([
+        audio[0]!.replace(/\.esdk$/, '.meta.json.esdk'),
+      ]);
+    }
+  }
+
+  /** The stored object's (or its sidecar's) header: which KMS key wraps its data key, and the wrapped bytes. */
+  async function headerOf(id: string, sidecar = false) {
     const r = await row(h, id);
     const bucket = r.location.startsWith(`s3://${world.s3.bucket}/`) ? world.s3.bucket : 'custody-moved';
+    const key = sidecar ? r.object_key.replace(/\.esdk$/, '.meta.json.esdk') : r.object_key;
     const out = await world.s3
       .client()
-      .send(
-        new GetObjectCommand({ Bucket: bucket, Key: `${t.prefix}/${r.object_key}`, Range: 'bytes=0-4095' }),
-      );
+      .send(new GetObjectCommand({ Bucket: bucket, Key: `${t.prefix}/${key}`, Range: 'bytes=0-4095' }));
     const parsed = decodeHeader(Buffer.from(await out.Body!.transformToByteArray()))!;
     return {
       messageId: Buffer.from(parsed.header.messageId),
@@ -115,6 +127,10 @@ describe('key rotation and storage switch on S3 + KMS', () => {
       // The same message (and data key), wrapped by the new key only.
       expect(now.messageId.equals(before[i]!.messageId)).toBe(true);
       expect(now.edks.map((e) => e.keyArn)).toEqual([newKey]);
+      // Its sidecar moved with it, its header rewritten in the same KMS Encrypt: the same EDK.
+      const side = await headerOf(r.id, true);
+      expect(side.edks).toEqual(now.edks);
+      expect(side.messageId.equals(now.messageId)).toBe(false);
       const rr = await row(h, r.id);
       expect([rr.storage_version, rr.key_id, rr.object_key.endsWith(`${r.id}.v2.esdk`)]).toEqual([
         2,
@@ -122,10 +138,11 @@ describe('key rotation and storage switch on S3 + KMS', () => {
         true,
       ]);
     }
-    // One object per recording: the rewrapped copies replaced the old ones.
-    const keys = await list(world.s3.bucket);
-    expect(keys).toHaveLength(3);
-    for (const r of recs) expect(keys.filter((k) => k.includes(r.id))).toHaveLength(1);
+    // One object (and its sidecar) per recording: the rewrapped copies replaced the old ones.
+    expectOneEach(
+      await list(world.s3.bucket),
+      recs.map((r) => r.id),
+    );
 
     world.aws.disable(oldKey);
     await expectAllPlay();
@@ -144,7 +161,12 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     expect(after.messageId.equals(before.messageId)).toBe(false);
     expect(after.edks[0]!.wrapped.equals(before.edks[0]!.wrapped)).toBe(false);
     expect(after.edks.map((e) => e.keyArn)).toEqual([newKey]);
-    expect((await list(world.s3.bucket)).filter((k) => k.includes(target.id))).toHaveLength(1);
+    expectOneEach(
+      await list(world.s3.bucket),
+      recs.map((r) => r.id),
+    );
+    // A fresh sidecar under the new data key (the same GenerateDataKey).
+    expect((await headerOf(target.id, true)).edks).toEqual(after.edks);
     await expectAllPlay();
     expect(countAudit(await auditEntries(h, t.tenantId), 'recording.reencrypted', target.id)).toBe(1);
   });
@@ -153,8 +175,11 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     await world.s3.client().send(new CreateBucketCommand({ Bucket: 'custody-moved' }));
     const v3 = await register({ ...s3Body(world, { ...t, keyArn: newKey }), bucket: 'custody-moved' });
     recs.push(await post(12_345));
-    expect(await list('custody-moved')).toHaveLength(1);
-    expect(await list(world.s3.bucket)).toHaveLength(3);
+    expectOneEach(await list('custody-moved'), [recs[3]!.id]);
+    expectOneEach(
+      await list(world.s3.bucket),
+      recs.slice(0, 3).map((r) => r.id),
+    );
     await expectAllPlay();
 
     world.aws.resetCounts();
@@ -165,11 +190,11 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     expect([world.aws.counts.Encrypt, world.aws.counts.GenerateDataKey]).toEqual([0, 0]);
     expect(await list(world.s3.bucket)).toEqual([]);
     const moved = await list('custody-moved');
-    expect(moved).toHaveLength(4);
-    for (const r of recs) {
-      expect(moved.filter((k) => k.includes(r.id))).toHaveLength(1);
-      expect((await row(h, r.id)).storage_version).toBe(v3);
-    }
+    expectOneEach(
+      moved,
+      recs.map((r) => r.id),
+    );
+    for (const r of recs) expect((await row(h, r.id)).storage_version).toBe(v3);
     await expectAllPlay();
   });
 });

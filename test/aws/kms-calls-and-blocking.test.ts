@@ -115,7 +115,12 @@ describe('the tenant’s key disabled mid-run, then re-enabled', () => {
     const objects = await world.s3
       .client()
       .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${tenant.prefix}/` }));
-    expect(objects.Contents ?? []).toHaveLength(2);
+    // Only the two stored before: each an audio object and its metadata sidecar; nothing of the blocked.
+    const keys = (objects.Contents ?? []).map((o) => o.Key!);
+    expect(keys.filter((k) => !k.endsWith('.meta.json.esdk')).map((k) => k.split('/').pop())).toEqual(
+      before.map((r) => `${r.id}.esdk`).sort(),
+    );
+    expect(keys.filter((k) => k.endsWith('.meta.json.esdk'))).toHaveLength(2);
 
     world.aws.enable(tenant.keyArn);
     await waitForAll(

@@ -101,10 +101,12 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
 
   it('stores only ciphertext under the tenant prefix in a Hive-style layout; probes are gone', async () => {
     const keys = await objectKeys(`${tenant.prefix}/`);
-    expect(keys).toHaveLength(1);
+    // The audio object and, beside it, its encrypted metadata sidecar; nothing else.
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]!.replace(/\.esdk$/, '.meta.json.esdk'));
     const now = new Date();
     const y = now.getUTCFullYear();
-    expect(keys[0]).toMatch(new RegExp(`^${tenant.prefix}/year=${y}/month=\\d{2}/day=\\d{2}/${id}`));
+    expect(keys[0]).toMatch(new RegExp(`^${tenant.prefix}/year=${y}/month=\\d{2}/day=\\d{2}/${id}\\.esdk$`));
     const out = await world.s3.client().send(new GetObjectCommand({ Bucket: world.s3.bucket, Key: keys[0] }));
     const stored = Buffer.from(await out.Body!.transformToByteArray());
     for (let at = 0; at + 32 <= audio.length; at += 997 * 31)
@@ -115,11 +117,13 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
   });
 
   it('sovereignty: the object straight from the bucket decrypts with the official SDK and KMS alone', async () => {
-    const [objectKey] = await objectKeys(`${tenant.prefix}/`);
-    const out = await world.s3
-      .client()
-      .send(new GetObjectCommand({ Bucket: world.s3.bucket, Key: objectKey }));
-    const stored = Buffer.from(await out.Body!.transformToByteArray());
+    const keys = await objectKeys(`${tenant.prefix}/`);
+    const objectKey = keys.find((k) => k.endsWith(`/${id}.esdk`))!;
+    const get = async (Key: string) => {
+      const out = await world.s3.client().send(new GetObjectCommand({ Bucket: world.s3.bucket, Key }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    };
+    const stored = await get(objectKey);
     // The tenant's own credentials and the stock KMS keyring: no Custody code on this path.
     const keyring = new KmsKeyringNode({
       generatorKeyId: tenant.keyArn,
@@ -134,6 +138,19 @@ describe('a recording’s whole journey on S3 + KMS (s3rver, STS and KMS stand-i
     expect(messageHeader.encryptionContext).toMatchObject({
       'custody:tenant': 's3-journey',
       'custody:recording': id,
+    });
+    // The metadata sidecar beside it opens the same way: the same KMS key, no Custody code.
+    const kmsDecrypts = world.aws.callsOf('Decrypt').length;
+    const sidecar = await decrypt(keyring, await get(objectKey.replace(/\.esdk$/, '.meta.json.esdk')));
+    expect(world.aws.callsOf('Decrypt').length).toBe(kmsDecrypts + 1);
+    expect(sidecar.messageHeader.encryptionContext).toEqual(messageHeader.encryptionContext);
+    expect(JSON.parse(sidecar.plaintext.toString('utf8'))).toMatchObject({
+      schema: 'https://custody.dev/schemas/recording-metadata/v1',
+      recordingId: id,
+      tenantId: 's3-journey',
+      callId: 'call-s3',
+      size: audio.length,
+      sha256: sha256(audio),
     });
   });
 
@@ -183,7 +200,9 @@ describe('retention on S3', () => {
           .client()
           .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${tenant.prefix}/` }))
       ).Contents ?? [];
-    expect(await list()).toHaveLength(2);
+    // Each recording's audio object and its metadata sidecar.
+    expect(await list()).toHaveLength(4);
+    expect((await list()).filter((o) => o.Key!.endsWith('.meta.json.esdk'))).toHaveLength(2);
     const lastExpiry = Math.max(...recs.map((r) => Date.parse(r.expiresAt)));
     // Retention compares with the clock: wait until the expiry is in the past.
     while (Date.now() <= lastExpiry + 50) await delay(Math.max(10, lastExpiry + 60 - Date.now()));
@@ -220,6 +239,9 @@ describe('the operator’s AWS_ENDPOINT_URL_S3', () => {
     const listed = await world.s3
       .client()
       .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${t.prefix}/` }));
-    expect(listed.Contents?.map((o) => o.Key)).toEqual([expect.stringContaining(id)]);
+    expect(listed.Contents?.map((o) => o.Key)).toEqual([
+      expect.stringMatching(new RegExp(`/${id}\\.esdk$`)),
+      expect.stringMatching(new RegExp(`/${id}\\.meta\\.json\\.esdk$`)),
+    ]);
   });
 });

@@ -87,7 +87,7 @@ describe('Azure: key disabled mid-run, the secret never shown or logged, tenant-
     const container = world.azurite.serviceClient().getContainerClient(tenant.container);
     let name = '';
     for await (const b of container.listBlobsFlat({ prefix: `${tenant.prefix}/` }))
-      if (b.name.includes(rec!.id)) name = b.name;
+      if (b.name.endsWith(`/${rec!.id}.esdk`)) name = b.name;
     const stored = await container.getBlobClient(name).downloadToBuffer();
 
     // docs/format.md, "Unwrapping without Custody": the ESDK plus one unwrapKey call.
@@ -125,6 +125,15 @@ describe('Azure: key disabled mid-run, the secret never shown or logged, tenant-
     expect(messageHeader.encryptionContext).toMatchObject({
       'custody:tenant': 'az-block',
       'custody:recording': rec!.id,
+    });
+    // Its metadata sidecar, beside it, opens the same way (the same wrapped data key).
+    const sidecar = await container
+      .getBlobClient(name.replace(/\.esdk$/, '.meta.json.esdk'))
+      .downloadToBuffer();
+    const meta = await decrypt(new KeyVaultUnwrapKeyring(), sidecar);
+    expect(JSON.parse(Buffer.from(meta.plaintext).toString('utf8'))).toMatchObject({
+      recordingId: rec!.id,
+      sha256: sha256(rec!.audio),
     });
   });
 

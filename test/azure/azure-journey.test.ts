@@ -81,8 +81,12 @@ describe('a recording’s whole journey on Azure Blob + Key Vault (Azurite, Entr
 
   it('stores only ciphertext under the tenant prefix, Hive-style, with a Content-MD5 of what is stored', async () => {
     const names = await blobs(tenant);
-    expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(new RegExp(`^${tenant.prefix}/year=\\d{4}/month=\\d{2}/day=\\d{2}/${id}`));
+    // The audio blob and, beside it, its encrypted metadata sidecar; nothing else.
+    expect(names).toHaveLength(2);
+    expect(names[0]).toMatch(
+      new RegExp(`^${tenant.prefix}/year=\\d{4}/month=\\d{2}/day=\\d{2}/${id}\\.esdk$`),
+    );
+    expect(names[1]).toBe(names[0]!.replace(/\.esdk$/, '.meta.json.esdk'));
     const blob = world.azurite.serviceClient().getContainerClient(tenant.container).getBlobClient(names[0]!);
     const stored = await blob.downloadToBuffer();
     for (let at = 0; at + 32 <= audio.length; at += 997 * 31)

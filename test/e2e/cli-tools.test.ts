@@ -39,8 +39,9 @@ describe('tenant-side tools on an object taken from the local target', () => {
     const id = (await postRecording(h, key, audio)).body.id;
     await waitForStatus(h, key, id, ['stored']);
     const dir = path.join(h.dataDir, 'storage', 'cli-tenant', 'default');
-    const entry = (await readdir(dir, { recursive: true, withFileTypes: true })).find((e) =>
-      e.name.endsWith('.esdk'),
+    // The audio object, not the metadata sidecar beside it.
+    const entry = (await readdir(dir, { recursive: true, withFileTypes: true })).find(
+      (e) => e.name === `${id}.esdk`,
     )!;
     object = path.join(h.dataDir, 'object.esdk');
     await copyFile(path.join(entry.parentPath, entry.name), object);

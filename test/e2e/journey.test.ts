@@ -43,8 +43,13 @@ describe('a recording’s whole journey on the local provider', () => {
       keyId: 'custody-local/tenant/journey',
     });
     const objects = await filesUnder(path.join(h.dataDir, 'storage', 'journey', 'default'));
-    expect(objects).toHaveLength(1);
-    const stored = await readFile(objects[0]!);
+    // The audio object and, beside it, its (encrypted) metadata sidecar.
+    const audioObjects = objects.filter((f) => !f.endsWith('.meta.json.esdk'));
+    expect(audioObjects).toHaveLength(1);
+    expect(objects.filter((f) => f.endsWith('.meta.json.esdk'))).toEqual([
+      audioObjects[0]!.replace(/\.esdk$/, '.meta.json.esdk'),
+    ]);
+    const stored = await readFile(audioObjects[0]!);
     // No run of the plaintext survives: check 32-byte windows from across the recording.
     for (let at = 0; at + 32 <= audio.length; at += 997 * 31)
       expect(stored.includes(audio.subarray(at, at + 32))).toBe(false);
@@ -57,6 +62,17 @@ describe('a recording’s whole journey on the local provider', () => {
     expect(messageHeader.encryptionContext).toMatchObject({
       'custody:tenant': 'journey',
       'custody:recording': id,
+    });
+    // The sidecar opens with the same keyring and describes this recording.
+    const sidecar = await decrypt(
+      keyring,
+      await readFile(audioObjects[0]!.replace(/\.esdk$/, '.meta.json.esdk')),
+    );
+    expect(JSON.parse(sidecar.plaintext.toString('utf8'))).toMatchObject({
+      recordingId: id,
+      tenantId: 'journey',
+      size: audio.length,
+      sha256: sha256(audio),
     });
   });
 

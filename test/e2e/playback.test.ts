@@ -157,8 +157,9 @@ describe('playback links', () => {
     await waitForStatus(h, key, victim, ['stored']);
     const victimUrl = (await link(victim)).body.url;
     const dir = path.join(h.dataDir, 'storage', 'playback', 'default');
-    const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) =>
-      e.name.startsWith(victim),
+    // The audio object (its metadata sidecar is beside it).
+    const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter(
+      (e) => e.name === `${victim}.esdk`,
     );
     const file = path.join(files[0]!.parentPath, files[0]!.name);
     const handle = await open(file, 'r+');

@@ -62,6 +62,8 @@ const CONTRACT_PUBLIC = [
   'HEAD /v1/playback/{token}',
   // Anyone may verify a deletion certificate.
   'GET /v1/deletion-certificates/public-key',
+  // The JSON Schema of the metadata sidecar, for tenants' own tools.
+  'GET /v1/schemas/recording-metadata.v1.json',
 ];
 
 const contractPath = (p: string) =>

@@ -6,7 +6,15 @@ import { parseHeader } from '../../src/crypto/index.js';
 import { KEY_JOB_CRASH } from '../../src/jobs/key-jobs/relocate.js';
 import { api, postRecording, setupTenant } from '../support/client.js';
 import { type Harness, startHarness } from '../support/harness.js';
-import { getKeyJob, localObjects, objectsOf, startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
+import {
+  getKeyJob,
+  localObjects,
+  objectsOf,
+  sidecarBeside,
+  sidecarsOf,
+  startKeyJob,
+  waitForKeyJob,
+} from '../support/key-jobs.js';
 import {
   auditEntries,
   countAudit,
@@ -50,7 +58,10 @@ async function expectPlays(h: Harness, key: string, recs: Rec[]): Promise<void> 
     expect((await playBack(h, key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
 }
 
-/** Each recording has exactly one complete object, the one its row names, on `version`; nothing else is there. */
+/**
+ * Each recording has exactly one complete object, the one its row names, on `version`, and
+ * its metadata sidecar beside it (moved with it); nothing else is there.
+ */
 async function expectOneObjectEach(
   h: Harness,
   tenantId: string,
@@ -64,8 +75,9 @@ async function expectOneObjectEach(
     const rr = await row(h, r.id);
     expect(rr.storage_version).toBe(version);
     expect(mine[0]!.endsWith(rr.object_key.split('/').join(path.sep))).toBe(true);
+    expect(sidecarsOf(objects, r.id), `sidecar of ${r.id}`).toEqual([sidecarBeside(mine[0]!)]);
   }
-  expect(objects, 'no stray objects').toHaveLength(recs.length);
+  expect(objects, 'no stray objects').toHaveLength(2 * recs.length);
 }
 
 describe('key rotation and storage switch on the local provider', () => {
@@ -195,9 +207,15 @@ describe('key rotation and storage switch on the local provider', () => {
     const list = await api(h, 'GET', '/v1/tenants/kr-cancel/key-jobs');
     expect(list.body.items.map((j: { id: string }) => j.id)).toEqual([slow.id]);
     // Whatever the worker had on its way settles: one object per recording, each plays.
-    await waitUntil('one object per recording', async () => {
+    await waitUntil('one object (and its sidecar) per recording', async () => {
       const objects = await localObjects(h, 'kr-cancel');
-      return objects.length === recs.length && recs.every((r) => objectsOf(objects, r.id).length === 1);
+      return (
+        objects.length === 2 * recs.length &&
+        recs.every((r) => {
+          const mine = objectsOf(objects, r.id);
+          return mine.length === 1 && sidecarsOf(objects, r.id)[0] === sidecarBeside(mine[0]!);
+        })
+      );
     });
     await expectPlays(h, key, recs);
     const audit = await auditEntries(h, 'kr-cancel');

@@ -219,7 +219,10 @@ describe('offboarding: tenant export and tenant deletion', () => {
       expect(refused.body.recordings).toEqual([recs[1].id]);
       expect((await view(key, recs[0].id)).status).toBe('stored');
       expect((await view(key, recs[1].id)).status).toBe('stored');
-      expect((await targetFiles(h, tenantId)).complete.filter((f) => f.endsWith('.esdk'))).toHaveLength(2);
+      const kept = (await targetFiles(h, tenantId)).complete.filter((f) => f.endsWith('.esdk'));
+      // Each recording's audio object and, beside it, its metadata sidecar.
+      expect(kept.filter((f) => !f.endsWith('.meta.json.esdk'))).toHaveLength(2);
+      expect(kept.filter((f) => f.endsWith('.meta.json.esdk'))).toHaveLength(2);
       expect((await api(h, 'GET', `/v1/tenants/${tenantId}`)).body.status).toBe('active');
       expectProblem(await api(h, 'GET', `/v1/tenants/${tenantId}/deletion-certificate`), 404, 'NOT_FOUND');
       expect((await auditEntries(h, tenantId)).length).toBe(auditBefore + 1); // the hold only

@@ -44,9 +44,20 @@ export async function localObjects(h: Harness, tenantId: string): Promise<string
   return files.filter((f) => !f.split(path.sep).some((s) => s.endsWith('.partial')));
 }
 
-/** The tenant's local objects that belong to recording `id` (`<id>.esdk`, `<id>.v<n>….esdk`). */
+const isSidecar = (f: string) => f.endsWith('.meta.json.esdk') || f.endsWith('.meta.json');
+
+/** The tenant's local audio objects that belong to recording `id` (`<id>.esdk`, `<id>.v<n>….esdk`). */
 export const objectsOf = (objects: string[], id: string) =>
   objects.filter((f) => {
     const base = path.basename(f);
-    return base === `${id}.esdk` || (base.startsWith(`${id}.`) && base.endsWith('.esdk'));
+    return (
+      !isSidecar(base) && (base === `${id}.esdk` || (base.startsWith(`${id}.`) && base.endsWith('.esdk')))
+    );
   });
+
+/** The metadata sidecars of recording `id` (`<audio name>.meta.json.esdk` or `.meta.json`). */
+export const sidecarsOf = (objects: string[], id: string) =>
+  objects.filter((f) => isSidecar(f) && path.basename(f).startsWith(`${id}.`));
+
+/** The sidecar name beside an audio object (encrypted, the default mode). */
+export const sidecarBeside = (audio: string) => audio.replace(/\.esdk$/, '.meta.json.esdk');

@@ -74,6 +74,10 @@ export async function targetFiles(h: Harness, tenantId: string): Promise<TargetF
 export const objectOf = (t: TargetFiles, id: string) =>
   t.complete.filter((f) => path.basename(f) === `${id}.esdk`);
 
+/** The recording's (encrypted, the default) metadata sidecar beside its object, if any. */
+export const sidecarOf = (t: TargetFiles, id: string) =>
+  t.complete.filter((f) => path.basename(f) === `${id}.meta.json.esdk`);
+
 export const spoolFiles = (h: Harness) => filesUnder(path.join(h.dataDir, 'spool'));
 
 export async function spoolFileOf(h: Harness, tenantId: string, id: string): Promise<boolean> {
@@ -171,13 +175,18 @@ export async function expectStoredExactlyOnce(
     expect(countAudit(audit, 'recording.stored', id), `recording.stored entries for ${id}`).toBe(1);
     expect(countAudit(audit, 'recording.failed', id)).toBe(0);
     expect(objectOf(target, id), `objects of ${id}`).toHaveLength(1);
+    // Its metadata sidecar, written before the row said stored, beside it.
+    expect(sidecarOf(target, id), `sidecar of ${id}`).toEqual([
+      objectOf(target, id)[0]!.replace(/\.esdk$/, '.meta.json.esdk'),
+    ]);
     const r = await row(h, id);
     expect(r.spool_file).toBeNull();
     const played = await playBack(h, key, id);
     expect(played.length).toBe(audio.length);
     expect(sha256(played)).toBe(sha256(audio));
   }
-  expect(target.complete, 'no stray objects').toHaveLength(recordings.length);
+  // An object and a sidecar each, nothing else.
+  expect(target.complete, 'no stray objects').toHaveLength(2 * recordings.length);
   expect(target.partial, 'no partial uploads left').toEqual([]);
   expect(target.partialDirs, 'no .partial directories left').toEqual([]);
 }

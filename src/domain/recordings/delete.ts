@@ -9,6 +9,7 @@ import {
 } from '../../db/recordings.js';
 import { conflict, notFound, StorageError } from '../../errors.js';
 import { appendAudit } from '../audit.js';
+import { removeSidecars } from './metadata-sidecar.js';
 
 export type DeleteReason = 'request' | 'retention' | 'tenant-deletion';
 
@@ -48,7 +49,8 @@ export async function requestDelete(
 
 /**
  * Removes every copy of a `deleting` recording — the stored object (or whatever part of
- * it a running transfer uploaded), the spooled copy, the pending job — then marks it
+ * it a running transfer uploaded) and its metadata sidecar (either kind; older recordings
+ * have none), the spooled copy, the pending job — then marks it
  * `deleted`. Safe to repeat; a transfer that finishes afterwards sees the status and
  * removes its own upload.
  */
@@ -58,7 +60,12 @@ export async function performDelete(ctx: Context, recordingId: string): Promise<
   await ctx.producer.removeTransfer(r.id);
   if (r.storage_version !== null && r.object_key) {
     const storage = await ctx.storage.resolve(r.tenant_id, r.storage_version);
-    await storage.target.delete(r.object_key).catch((err: unknown) => {
+    const key = r.object_key;
+    const removeAll = async () => {
+      await storage.target.delete(key);
+      await removeSidecars(storage.target, key);
+    };
+    await removeAll().catch((err: unknown) => {
       // A bucket that does not exist holds no object (a blocked recording's usual case):
       // nothing is left there to remove. Anything else (e.g. access denied) is retried.
       if (err instanceof StorageError && err.kind === 'container-missing') return;

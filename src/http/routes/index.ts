@@ -6,6 +6,7 @@ import { keyJobRoutes } from './key-jobs.js';
 import { offboardingRoutes } from './offboarding.js';
 import { opsRoutes } from './ops.js';
 import { playbackRoute } from './playback.js';
+import { publishedSchemaRoutes } from './published-schemas.js';
 import { ingestRoute } from './recordings/ingest.js';
 import { manageRoutes } from './recordings/manage.js';
 import { readRoutes } from './recordings/read.js';
@@ -26,6 +27,7 @@ export const allRoutes: RouteSpec[] = [
   ...webhookRoutes,
   ...auditToolRoutes,
   ...offboardingRoutes,
+  ...publishedSchemaRoutes,
   ingestRoute,
   ...readRoutes,
   ...manageRoutes,

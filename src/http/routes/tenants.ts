@@ -35,7 +35,8 @@ export const tenantRoutes = [
   defineRoute({
     method: 'patch',
     path: '/v1/tenants/:tenantId',
-    summary: 'Change a tenant’s name or retention (applies to recordings received afterwards)',
+    summary:
+      'Change a tenant’s name, retention or metadata sidecar mode (applies to recordings received afterwards)',
     tags: ['tenants'],
     access: { kind: 'tenant', scopes: ['tenant:admin'] },
     params: s.tenantParams,

@@ -4,9 +4,14 @@ import { finished, pipeline } from 'node:stream/promises';
 import type { Context } from '../../context.js';
 import { type CiphertextSource, ciphertextLength, createEncryptStream } from '../../crypto/index.js';
 import { readHeader } from '../../crypto/decrypt.js';
+import { decodeHeader } from '../../crypto/header.js';
 import { rewrapMessage } from '../../crypto/rewrap.js';
+import { CapturingKeyring } from '../../crypto/shared-materials.js';
 import type { RecordingRow } from '../../db/recordings.js';
+import { metadataDocument } from '../../domain/recordings/metadata-document.js';
+import { encodeSidecar, type SidecarObject } from '../../domain/recordings/metadata-sidecar.js';
 import { objectContext, openStoredRecording } from '../../domain/recordings/open-stored.js';
+import { WAV_HEAD_BYTES } from '../../domain/recordings/wav.js';
 import type { ResolvedStorage } from '../../domain/storage/resolver.js';
 import { IntegrityError } from '../../errors.js';
 import type { ObjectInfo } from '../../storage/storage-target.js';
@@ -21,6 +26,11 @@ import type { ObjectInfo } from '../../storage/storage-target.js';
  * for every part but the first, which must carry the new header and, S3's minimum part
  * size being 5 MiB, the first 5 MiB of body). That is left out: s3rver, the test
  * stand-in, has no UploadPartCopy, and the streaming path works on every store.
+ *
+ * The metadata sidecar moves with the audio: a plaintext one is copied as it is; an
+ * encrypted one shares the audio's data key, so `copy` copies it, `rewrap` rewrites its
+ * header in the same unwrap and wrap as the audio's (still one key call each way), and
+ * `reencrypt` writes a fresh one under the new audio's materials.
  */
 export type RelocationMode = 'copy' | 'rewrap' | 'reencrypt';
 
@@ -32,7 +42,13 @@ export interface NewObject {
   messageId: Buffer;
   /** Settles when the producing side is done; rejects with its error (a re-encryption's plaintext hash too). */
   done: Promise<void>;
+  /** The sidecar to write beside the new object (called after `done`), when the old object had one. */
+  sidecar?: () => Promise<SidecarObject>;
+  /** Zeroes what was kept for the sidecar (a re-encryption's captured data key); call when finished. */
+  dispose(): void;
 }
+
+const noop = () => {};
 
 /** The recording's stored object as random-access ciphertext. */
 export function storedSource(storage: ResolvedStorage, r: RecordingRow): CiphertextSource {
@@ -46,37 +62,82 @@ export async function produceObject(
   r: RecordingRow,
   from: ResolvedStorage,
   to: ResolvedStorage,
+  sidecar?: SidecarObject,
 ): Promise<NewObject> {
   const source = storedSource(from, r);
+  // As it is: a plaintext sidecar whatever the mode, any sidecar when the bytes are copied.
+  const asIs = sidecar && (mode === 'copy' || !sidecar.encrypted) ? async () => sidecar : undefined;
   if (mode === 'copy') {
     const { header } = await readHeader(source);
     const body = await from.target.get(r.object_key!);
-    return { body, size: source.size, messageId: Buffer.from(header.messageId), done: finished(body) };
+    const messageId = Buffer.from(header.messageId);
+    return { body, size: source.size, messageId, done: finished(body), sidecar: asIs, dispose: noop };
   }
   if (mode === 'rewrap') {
+    const companion = sidecar?.encrypted ? sidecarHeader(sidecar.bytes) : undefined;
     const out = await rewrapMessage(source, {
       from: from.keys.keyring(),
       to: to.keys.keyring(),
       expectedContext: objectContext(r.tenant_id, r.id),
+      companions: companion ? [companion] : [],
     });
     const body = out.stream();
-    return { body, size: out.size, messageId: out.info.messageId, done: finished(body) };
+    const rewrapped = companion
+      ? async () => ({
+          encrypted: true,
+          bytes: Buffer.concat([out.companionHeaders[0]!, sidecar!.bytes.subarray(companion.headerLength)]),
+        })
+      : asIs;
+    return {
+      body,
+      size: out.size,
+      messageId: out.info.messageId,
+      done: finished(body),
+      sidecar: rewrapped,
+      dispose: noop,
+    };
   }
-  return reencrypt(ctx, r, to);
+  return reencrypt(ctx, r, to, sidecar);
+}
+
+function sidecarHeader(bytes: Buffer) {
+  const parsed = decodeHeader(bytes);
+  if (!parsed) throw new IntegrityError('the metadata sidecar is truncated');
+  return parsed;
 }
 
 /** Decrypts (every frame authenticated) and encrypts under a fresh data key; the plaintext must hash to the recorded SHA-256. */
-async function reencrypt(ctx: Context, r: RecordingRow, to: ResolvedStorage): Promise<NewObject> {
+async function reencrypt(
+  ctx: Context,
+  r: RecordingRow,
+  to: ResolvedStorage,
+  sidecar: SidecarObject | undefined,
+): Promise<NewObject> {
   const opened = await openStoredRecording(ctx, r);
-  const encrypt = await createEncryptStream({
-    keyring: to.keys.keyring(),
-    context: objectContext(r.tenant_id, r.id),
-  });
+  // A fresh encrypted sidecar shares the new data key: capture it as the audio's is wrapped.
+  const capture = sidecar?.encrypted ? new CapturingKeyring(to.keys.keyring()) : undefined;
+  let encrypt: Awaited<ReturnType<typeof createEncryptStream>>;
+  try {
+    encrypt = await createEncryptStream({
+      keyring: capture ?? to.keys.keyring(),
+      context: objectContext(r.tenant_id, r.id),
+    });
+  } catch (err) {
+    capture?.dispose();
+    throw err;
+  }
   const hash = createHash('sha256');
   let seen = 0;
+  const head: Buffer[] = [];
+  let headBytes = 0;
   const check = new Transform({
     transform(chunk: Buffer, _enc, next) {
       hash.update(chunk);
+      if (capture && headBytes < WAV_HEAD_BYTES) {
+        const part = Buffer.from(chunk.subarray(0, WAV_HEAD_BYTES - headBytes));
+        head.push(part);
+        headBytes += part.length;
+      }
       seen += chunk.length;
       next(null, chunk);
     },
@@ -87,11 +148,22 @@ async function reencrypt(ctx: Context, r: RecordingRow, to: ResolvedStorage): Pr
       throw new IntegrityError('the decrypted recording does not match its recorded SHA-256');
     }
   });
+  const fresh = async (): Promise<SidecarObject> => {
+    const start = Buffer.concat(head);
+    const doc = metadataDocument(r, r.stored_at ?? new Date(), start);
+    start.fill(0);
+    return encodeSidecar(doc, capture!.materials());
+  };
   return {
     body,
     size: ciphertextLength(encrypt.headerLength, encrypt.frameLength, r.size),
     messageId: encrypt.messageId,
     done,
+    sidecar: capture ? fresh : sidecar ? async () => sidecar : undefined,
+    dispose() {
+      capture?.dispose();
+      for (const part of head) part.fill(0);
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import {
 import { transaction } from '../../db/pool.js';
 import { getRecording, lockRecording, type RecordingRow } from '../../db/recordings.js';
 import { appendAudit } from '../../domain/audit.js';
+import { putSidecar, readSidecar, removeSidecars } from '../../domain/recordings/metadata-sidecar.js';
 import type { ResolvedStorage } from '../../domain/storage/resolver.js';
 import { IntegrityError, StorageError } from '../../errors.js';
 import { InvalidObjectKeyError } from '../../storage/object-key.js';
@@ -65,10 +66,17 @@ export function recordingFailure(err: unknown): { code: string; message: string 
   return undefined;
 }
 
-/** Deletes an object unless a recording row points at it (then it is live, whatever the caller thought). */
+/**
+ * Deletes an audio object and its metadata sidecar unless a recording row points at the
+ * object (then both are live, whatever the caller thought).
+ */
 export async function removeUnlessLive(ctx: Context, storage: ResolvedStorage, key: string): Promise<void> {
   if (await objectInUse(ctx.db, storage.tenantId, storage.version, key)) return;
-  await storage.target.delete(key).catch((err: unknown) => {
+  const removeBoth = async () => {
+    await storage.target.delete(key);
+    await removeSidecars(storage.target, key);
+  };
+  await removeBoth().catch((err: unknown) => {
     // A bucket that is gone holds no object.
     if (err instanceof StorageError && err.kind === 'container-missing') return;
     throw err;
@@ -91,9 +99,9 @@ async function settleItem(
 }
 
 /**
- * One recording: write its new object under the target version at a new key, verify it,
- * point the row at it (with the audit entry, in one transaction), then delete the old
- * object. The item row written first says what a crash at any step may leave behind;
+ * One recording: write its new object (and its metadata sidecar, if the old one had one)
+ * under the target version at a new key, verify it, point the row at it (with the audit
+ * entry, in one transaction), then delete the old object and its sidecar. The item row written first says what a crash at any step may leave behind;
  * the live object is never overwritten, so nothing is lost, and a re-run ends with one.
  */
 export async function relocateOne(
@@ -120,9 +128,18 @@ export async function relocateOne(
     source = await ctx.storage.resolve(r.tenant_id, from.version);
     target = await ctx.storage.resolve(r.tenant_id, job.target_version);
     const mode = modeFor(job, r, source, target);
-    const obj = await produceObject(ctx, mode, r, source, target);
-    const info = await putObject(target, toKey, r, obj, signal);
-    await verifyNewObject(target, toKey, r, obj, mode);
+    const oldSidecar = await readSidecar(source.target, from.key);
+    const obj = await produceObject(ctx, mode, r, source, target, oldSidecar);
+    let info: Awaited<ReturnType<typeof putObject>>;
+    try {
+      info = await putObject(target, toKey, r, obj, signal);
+      await verifyNewObject(target, toKey, r, obj, mode);
+      // Beside the new object before the switch: removing the new object (failure,
+      // cancel, leftovers) removes its sidecar too.
+      if (obj.sidecar) await putSidecar(target.target, toKey, r.id, await obj.sidecar(), signal);
+    } finally {
+      obj.dispose();
+    }
     crashPoint(ctx.config.crashAt, KEY_JOB_CRASH.afterPut);
 
     const to = target;

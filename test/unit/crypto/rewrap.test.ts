@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { buildClient, CommitmentPolicy } from '@aws-crypto/client-node';
 import { describe, expect, test } from 'vitest';
 import { bufferSource, openMessage, parseHeader } from '../../../src/crypto/index.js';
+import { decodeHeader } from '../../../src/crypto/header.js';
 import { rewrapMessage } from '../../../src/crypto/rewrap.js';
+import { CapturingKeyring } from '../../../src/crypto/shared-materials.js';
 import { IntegrityError, KeyProviderError } from '../../../src/errors.js';
 import { CountingKeyring, collect, encryptBuffer, rawKeyring } from './helpers.js';
 
@@ -109,5 +111,35 @@ describe('rewrap', () => {
       }),
     ).rejects.toBeInstanceOf(IntegrityError);
     expect(oldRing.decrypts).toBe(0);
+  });
+
+  test('a companion under the same data key is rewritten in the same unwrap and wrap; a stranger is refused', async () => {
+    const oldRing = new CountingKeyring(rawKeyring());
+    const newRing = new CountingKeyring(rawKeyring());
+    // Audio and sidecar share one data key, as the transfer writes them.
+    const capture = new CapturingKeyring(oldRing);
+    const audio = await encryptBuffer(capture, randomBytes(2 * F + 5), { frameLength: F, context });
+    const materials = capture.materials();
+    const sidecar = await encryptBuffer(materials.replayKeyring(), Buffer.from('{"a":1}'), { context });
+    materials.dispose();
+    oldRing.encrypts = 0;
+    const companion = decodeHeader(sidecar)!;
+    const out = await rewrapMessage(bufferSource(audio), {
+      from: oldRing,
+      to: newRing,
+      companions: [companion],
+    });
+    expect([oldRing.decrypts, newRing.encrypts]).toEqual([1, 1]);
+    const moved = Buffer.concat([out.companionHeaders[0]!, sidecar.subarray(companion.headerLength)]);
+    expect((await client.decrypt(newRing, moved)).plaintext.toString()).toBe('{"a":1}');
+    await expect(client.decrypt(oldRing, moved)).rejects.toThrow();
+
+    // A message under another data key is not a companion: refused, nothing wrapped.
+    const stranger = decodeHeader(await encryptBuffer(oldRing, Buffer.from('x'), { context }))!;
+    newRing.encrypts = 0;
+    await expect(
+      rewrapMessage(bufferSource(audio), { from: oldRing, to: newRing, companions: [stranger] }),
+    ).rejects.toBeInstanceOf(IntegrityError);
+    expect(newRing.encrypts).toBe(0);
   });
 });
