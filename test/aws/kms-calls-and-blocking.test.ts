@@ -1,21 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsWorld, type S3Tenant, setupS3Tenant, startAwsHarness } from '../support/aws-world.js';
-import { api, postRecording } from '../support/client.js';
+import { api } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
-import { playBack, row, spoolFileOf, waitForAll } from '../support/observe.js';
-
-async function postMany(h: Harness, t: S3Tenant, count: number, size: number) {
-  const recs: { id: string; audio: Buffer }[] = [];
-  for (let i = 0; i < count; i++) {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: `call-${i}` });
-    expect(res.status).toBe(202);
-    recs.push({ id: res.body.id, audio });
-  }
-  return recs;
-}
+import { expectBlockedThenDrained, postMany } from '../support/key-outage.js';
+import { playBack, waitForAll } from '../support/observe.js';
 
 describe('AWS calls per recording, counted by the stand-ins', () => {
   let world: AwsWorld;
@@ -34,7 +23,7 @@ describe('AWS calls per recording, counted by the stand-ins', () => {
   it('100 recordings cost exactly 1 AssumeRole (the handshake’s) and 100 GenerateDataKey', async () => {
     expect(world.aws.counts.AssumeRole).toBe(1);
     world.aws.resetCounts();
-    const recs = await postMany(h, tenant, 100, 2048);
+    const recs = await postMany(h, tenant.key, 100, 2048);
     await waitForAll(
       h,
       tenant.key,
@@ -68,7 +57,7 @@ describe('KMS throttling', () => {
   it('is retried with backoff, never blocks, and the recording ends stored', async () => {
     // More throttles than the SDK's own three attempts: the job's backoff takes over.
     world.aws.failNext('GenerateDataKey', 'ThrottlingException', 4);
-    const [rec] = await postMany(h, tenant, 1, 20_000);
+    const [rec] = await postMany(h, tenant.key, 1, 20_000);
     const [view] = await waitForAll(h, tenant.key, [rec!.id], ['stored']);
     expect(view.error ?? null).toBeNull();
     expect(world.aws.counts.GenerateDataKey).toBeGreaterThanOrEqual(1 + 5);
@@ -91,52 +80,27 @@ describe('the tenant’s key disabled mid-run, then re-enabled', () => {
   });
 
   it('blocks with DisabledException keeping the spooled copies, then drains to stored', async () => {
-    const before = await postMany(h, tenant, 2, 50_000);
-    await waitForAll(
-      h,
-      tenant.key,
-      before.map((r) => r.id),
-      ['stored'],
-    );
-
-    world.aws.disable(tenant.keyArn);
-    const during = await postMany(h, tenant, 3, 50_000);
-    const blocked = await waitForAll(
-      h,
-      tenant.key,
-      during.map((r) => r.id),
-      ['blocked'],
-    );
-    for (const v of blocked) expect(v.error).toMatchObject({ code: 'DisabledException' });
-    for (const r of during) {
-      expect(await spoolFileOf(h, 's3-disabled', r.id)).toBe(true);
-      expect((await row(h, r.id)).status).toBe('blocked');
-    }
-    const objects = await world.s3
-      .client()
-      .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${tenant.prefix}/` }));
-    // Only the two stored before: each an audio object and its metadata sidecar; nothing of the blocked.
-    const keys = (objects.Contents ?? []).map((o) => o.Key!);
-    expect(keys.filter((k) => !k.endsWith('.meta.json.esdk')).map((k) => k.split('/').pop())).toEqual(
-      before.map((r) => `${r.id}.esdk`).sort(),
-    );
-    expect(keys.filter((k) => k.endsWith('.meta.json.esdk'))).toHaveLength(2);
-
-    world.aws.enable(tenant.keyArn);
-    await waitForAll(
-      h,
-      tenant.key,
-      during.map((r) => r.id),
-      ['stored'],
-    );
-    for (const r of during) {
-      expect(await spoolFileOf(h, 's3-disabled', r.id)).toBe(false);
-      expect((await playBack(h, tenant.key, r.id)).equals(r.audio)).toBe(true);
-    }
+    await expectBlockedThenDrained(h, tenant, {
+      code: 'DisabledException',
+      size: 50_000,
+      breakKey: () => world.aws.disable(tenant.keyArn),
+      fixKey: () => world.aws.enable(tenant.keyArn),
+      whileBroken: async (before) => {
+        const objects = await world.s3
+          .client()
+          .send(new ListObjectsV2Command({ Bucket: world.s3.bucket, Prefix: `${tenant.prefix}/` }));
+        // Only the two stored before: each an audio object and its metadata sidecar; nothing of the blocked.
+        const keys = (objects.Contents ?? []).map((o) => o.Key!);
+        expect(keys.filter((k) => !k.endsWith('.meta.json.esdk')).map((k) => k.split('/').pop())).toEqual(
+          before.map((r) => `${r.id}.esdk`).sort(),
+        );
+        expect(keys.filter((k) => k.endsWith('.meta.json.esdk'))).toHaveLength(2);
+      },
+    });
   });
 
   it('a revoked key makes stored recordings unplayable (fail closed), and playable again once restored', async () => {
-    const [rec] = await postMany(h, tenant, 1, 10_000);
+    const [rec] = await postMany(h, tenant.key, 1, 10_000);
     await waitForAll(h, tenant.key, [rec!.id], ['stored']);
     // The data-key cache would (rightly) keep serving for its TTL: drop it to see KMS's answer.
     h.ctx.dataKeys.clear();

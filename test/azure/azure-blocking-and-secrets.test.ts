@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { buildClient, CommitmentPolicy, KeyringNode, KeyringTraceFlag } from '@aws-crypto/client-node';
 import type { NodeDecryptionMaterial, EncryptedDataKey } from '@aws-crypto/client-node';
 import { ClientSecretCredential } from '@azure/identity';
@@ -10,23 +10,13 @@ import {
   setupAzureTenant,
   startAzureHarness,
 } from '../support/azure-world.js';
-import { api, postRecording } from '../support/client.js';
+import { api } from '../support/client.js';
 import { capturedLogger } from '../support/captured-log.js';
 import type { Harness } from '../support/harness.js';
-import { playBack, row, spoolFileOf, waitForAll } from '../support/observe.js';
+import { expectBlockedThenDrained, postMany } from '../support/key-outage.js';
+import { waitForAll } from '../support/observe.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function postMany(h: Harness, t: AzureTenant, count: number, size: number) {
-  const recs: { id: string; audio: Buffer }[] = [];
-  for (let i = 0; i < count; i++) {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: `call-${i}` });
-    expect(res.status).toBe(202);
-    recs.push({ id: res.body.id, audio });
-  }
-  return recs;
-}
 
 describe('Azure: key disabled mid-run, the secret never shown or logged, tenant-side decrypt', () => {
   let world: AzureWorld;
@@ -48,41 +38,15 @@ describe('Azure: key disabled mid-run, the secret never shown or logged, tenant-
   });
 
   it('blocks with KeyDisabled keeping the spooled copies, then drains to stored', async () => {
-    const before = await postMany(h, tenant, 2, 40_000);
-    await waitForAll(
-      h,
-      tenant.key,
-      before.map((r) => r.id),
-      ['stored'],
-    );
-    world.azure.disableKey(tenant.keyName);
-    const during = await postMany(h, tenant, 3, 40_000);
-    const blocked = await waitForAll(
-      h,
-      tenant.key,
-      during.map((r) => r.id),
-      ['blocked'],
-    );
-    for (const v of blocked) expect(v.error).toMatchObject({ code: 'KeyDisabled' });
-    for (const r of during) {
-      expect(await spoolFileOf(h, 'az-block', r.id)).toBe(true);
-      expect((await row(h, r.id)).status).toBe('blocked');
-    }
-    world.azure.enableKey(tenant.keyName);
-    await waitForAll(
-      h,
-      tenant.key,
-      during.map((r) => r.id),
-      ['stored'],
-    );
-    for (const r of during) {
-      expect(await spoolFileOf(h, 'az-block', r.id)).toBe(false);
-      expect((await playBack(h, tenant.key, r.id)).equals(r.audio)).toBe(true);
-    }
+    await expectBlockedThenDrained(h, tenant, {
+      code: 'KeyDisabled',
+      breakKey: () => world.azure.disableKey(tenant.keyName),
+      fixKey: () => world.azure.enableKey(tenant.keyName),
+    });
   });
 
   it('a blob downloaded from Azurite decrypts with the documented keyring and the tenant’s own identity', async () => {
-    const [rec] = await postMany(h, tenant, 1, 70_000);
+    const [rec] = await postMany(h, tenant.key, 1, 70_000);
     await waitForAll(h, tenant.key, [rec!.id], ['stored']);
     const container = world.azurite.serviceClient().getContainerClient(tenant.container);
     let name = '';
