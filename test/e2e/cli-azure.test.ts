@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,22 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { promisify } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
+import { type CliResult, expectOneLineError, runCustody } from '../support/cli-run.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEncryptStream } from '../../src/crypto/index.js';
 import { AzureKeyVaultKeyProvider } from '../../src/keys/azure-keyvault/index.js';
 import { type AzureStandIn, startAzureStandIn } from '../support/azure-standin.js';
 
-const run = promisify(execFile);
-const CLI = ['--import', 'tsx', path.resolve('src/cli/main.ts')];
 const APP_PEM = path.resolve('test/fixtures/azure/app.pem');
 
-interface Result {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+type Result = CliResult;
 
 describe('custody decrypt|inspect --azure-key-id against the Azure stand-in', () => {
   let az: AzureStandIn;
@@ -46,26 +39,7 @@ describe('custody decrypt|inspect --azure-key-id against the Azure stand-in', ()
       AZURE_CLIENT_SECRET: tenant.clientSecret,
       ...identity,
     };
-    try {
-      const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], {
-        env,
-        encoding: 'buffer',
-        maxBuffer: 64 << 20,
-      });
-      return { code: 0, stdout, stderr: stderr.toString() };
-    } catch (err) {
-      const e = err as { code: number; stdout: Buffer; stderr: Buffer };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-    }
-  }
-
-  /** stderr is one line naming the reason, with no stack trace. */
-  function expectOneLineError(r: Result, reason: string | RegExp): void {
-    expect(r.code).not.toBe(0);
-    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(reason);
-    expect(r.stderr).not.toMatch(/^\s+at /m);
+    return runCustody(args, env);
   }
 
   beforeAll(async () => {

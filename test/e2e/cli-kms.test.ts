@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,22 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { promisify } from 'node:util';
+import { type CliResult, expectOneLineError, runCustody } from '../support/cli-run.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEncryptStream } from '../../src/crypto/index.js';
 import { AwsKmsKeyProvider } from '../../src/keys/aws-kms/index.js';
 import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.js';
 
-const run = promisify(execFile);
-const CLI = ['--import', 'tsx', path.resolve('src/cli/main.ts')];
 // Not us-east-1 (AWS_REGION): the CLI's KMS client must take the region from the key ARN.
 const REGION = 'eu-west-1';
 
-interface Result {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+type Result = CliResult;
 
 describe('custody decrypt|inspect --kms against the AWS stand-in', () => {
   let aws: AwsStandIn;
@@ -39,26 +32,7 @@ describe('custody decrypt|inspect --kms against the AWS stand-in', () => {
       ...aws.env(),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    try {
-      const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], {
-        env,
-        encoding: 'buffer',
-        maxBuffer: 64 << 20,
-      });
-      return { code: 0, stdout, stderr: stderr.toString() };
-    } catch (err) {
-      const e = err as { code: number; stdout: Buffer; stderr: Buffer };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-    }
-  }
-
-  /** stderr is one line naming the reason, with no stack trace. */
-  function expectOneLineError(r: Result, reason: string | RegExp): void {
-    expect(r.code).not.toBe(0);
-    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(reason);
-    expect(r.stderr).not.toMatch(/^\s+at /m);
+    return runCustody(args, env);
   }
 
   beforeAll(async () => {
