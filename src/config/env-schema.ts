@@ -46,6 +46,8 @@ export const envSchema = z.object({
   CUSTODY_AWS_SESSION_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
   /** Region of the connector's STS client; default `AWS_REGION`, else us-east-1. */
   CUSTODY_AWS_STS_REGION: z.string().optional(),
+  /** The operator's BullMQ dashboard at /admin/queues (operator token only). */
+  CUSTODY_QUEUE_DASHBOARD: z.enum(['on', 'off']).default('off'),
   /** The `azure-blob` provider (tenant containers and Key Vault keys through a service principal). */
   CUSTODY_AZURE_PROVIDER: onOff,
   /** Entra ID authority host (sovereign clouds, stand-ins). Unset: the public cloud. */

@@ -30,6 +30,8 @@ export interface Config {
   local: { enabled: boolean; keyFile: string; storageDir: string };
   allowPrivateEndpoints: string[];
   awsConnectorPrincipal: string | undefined;
+  /** bull-board at /admin/queues (operator token only). */
+  queueDashboard: boolean;
   aws: { enabled: boolean; sessionSeconds: number; stsRegion: string };
   azure: {
     enabled: boolean;
@@ -159,6 +161,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
     },
     allowPrivateEndpoints,
     awsConnectorPrincipal: e.CUSTODY_AWS_CONNECTOR_PRINCIPAL,
+    queueDashboard: e.CUSTODY_QUEUE_DASHBOARD === 'on',
     aws: {
       enabled: e.CUSTODY_AWS_PROVIDER === 'on',
       sessionSeconds: e.CUSTODY_AWS_SESSION_SECONDS,

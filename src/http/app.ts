@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Context } from '../context.js';
 import { AppError } from '../errors.js';
 import { sendProblem, toAppError } from './problem.js';
+import { mountQueueDashboard } from './queue-dashboard.js';
 import { mountRoutes } from './router.js';
 import { allRoutes } from './routes/index.js';
 
@@ -38,6 +39,7 @@ export function createApp(ctx: Context): express.Express {
   const router = express.Router();
   mountRoutes(router, ctx, allRoutes);
   app.use(router);
+  mountQueueDashboard(app, ctx);
 
   app.use((_req: Request, _res: Response, next: NextFunction) =>
     next(new AppError(404, 'NOT_FOUND', 'No such endpoint.')),
