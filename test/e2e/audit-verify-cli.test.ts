@@ -89,7 +89,7 @@ describe('custody audit verify', () => {
 
     const bad = await custodyAudit(h, ['export', '--tenant', 'audited', '--from', 'yesterday', '-o', part]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/answered 400/);
+    expect(bad.stderr).toMatch(/^custody: 400 VALIDATION_FAILED: /);
   });
 
   it('re-checks the chain from the API alone, and reports where it breaks', async () => {

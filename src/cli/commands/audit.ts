@@ -5,43 +5,28 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import { type AuditEntry, chainHash, GENESIS_HASH } from '../../domain/audit.js';
 import type { VerifyReport } from '../../domain/audit-verify.js';
+import { api, CliError, tenantPath } from '../api-client.js';
+import { type JsonOption, printJson, withJson } from '../output.js';
 
 /** Exit code for a chain that does not verify (distinct from usage and network errors). */
 const BROKEN = 3;
 
-function server(): { base: string; token: string } {
-  const base = process.env.CUSTODY_URL;
-  const token = process.env.CUSTODY_TOKEN;
-  if (!base || !token) throw new Error('set CUSTODY_URL and CUSTODY_TOKEN');
-  return { base, token };
-}
+type Report = Pick<
+  VerifyReport,
+  'ok' | 'checked' | 'head' | 'firstBroken' | 'checkpoint' | 'checkpointError'
+>;
 
-async function get(path: string, query: Record<string, string | undefined> = {}): Promise<Response> {
-  const { base, token } = server();
-  const url = new URL(path, base);
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  if (!res.ok) {
-    const detail = (await res.json().catch(() => undefined)) as { detail?: string } | undefined;
-    throw new Error(
-      `GET ${url.pathname} answered ${res.status}${detail?.detail ? `: ${detail.detail}` : ''}`,
-    );
-  }
-  return res;
-}
-
-const tenantPath = (tenant: string, rest: string) => `/v1/tenants/${encodeURIComponent(tenant)}/${rest}`;
-
-/** The same report whichever side verified: `ok: …` on stdout, or where it breaks on stderr. */
-function report(
-  r: Pick<VerifyReport, 'ok' | 'checked' | 'head' | 'firstBroken' | 'checkpoint' | 'checkpointError'>,
-) {
+/**
+ * The same report whichever side verified: `ok: …` on stdout, or where it breaks on
+ * stderr; with `--json` the report itself on stdout. Exit 3 unless it verified.
+ */
+function report(r: Report, json?: boolean) {
+  if (r.firstBroken || r.checkpointError) process.exitCode = BROKEN;
+  if (json) return printJson(r);
   if (r.firstBroken) {
     process.stderr.write(`chain broken at seq ${r.firstBroken.seq} (${r.firstBroken.reason})\n`);
-    process.exitCode = BROKEN;
   } else if (r.checkpointError) {
     process.stderr.write(`checkpoint not readable: ${r.checkpointError}\n`);
-    process.exitCode = BROKEN;
   } else {
     process.stdout.write(`ok: ${r.checked} entries, head ${r.head.hash}\n`);
   }
@@ -54,13 +39,18 @@ function report(
 }
 
 /** Client side: pages through the audit API and re-computes every hash here (stops at the first break). */
-async function verifyHere(tenant: string): Promise<void> {
+async function verifyHere(tenant: string): Promise<Report> {
   let previous = GENESIS_HASH;
   let expected = 1;
   let cursor: string | undefined;
   do {
-    const res = await get(tenantPath(tenant, 'audit'), { limit: '1000', cursor });
-    const page = (await res.json()) as { items: AuditEntry[]; nextCursor?: string };
+    const page = await api.call<{ items: AuditEntry[]; nextCursor?: string }>(
+      'GET',
+      tenantPath(tenant, 'audit'),
+      {
+        query: { limit: 1000, cursor },
+      },
+    );
     for (const { hash, ...entry } of page.items) {
       const reason =
         entry.seq !== expected
@@ -70,15 +60,14 @@ async function verifyHere(tenant: string): Promise<void> {
             : undefined;
       if (reason) {
         const head = { seq: expected - 1, hash: previous };
-        report({ ok: false, checked: expected - 1, head, firstBroken: { seq: expected, reason } });
-        return;
+        return { ok: false, checked: expected - 1, head, firstBroken: { seq: expected, reason } };
       }
       previous = hash;
       expected += 1;
     }
     cursor = page.nextCursor;
   } while (cursor);
-  report({ ok: true, checked: expected - 1, head: { seq: expected - 1, hash: previous } });
+  return { ok: true, checked: expected - 1, head: { seq: expected - 1, hash: previous } };
 }
 
 /** Re-checks each exported line against the anchor header while it streams to the file. */
@@ -127,16 +116,18 @@ function chainChecker(anchor: string, anchorSeq: number) {
 /** Audit trail tools over the API (`CUSTODY_URL`, `CUSTODY_TOKEN`). */
 export function auditCommand(program: Command): void {
   const audit = program.command('audit').description('audit trail tools');
-  audit
-    .command('verify')
-    .description('re-check a tenant’s hash chain through the API (CUSTODY_URL, CUSTODY_TOKEN)')
-    .requiredOption('--tenant <id>', 'tenant id')
-    .option('--server', 'let the service walk the chain and compare it with the tenant’s checkpoints')
-    .action(async (opts: { tenant: string; server?: boolean }) => {
-      if (!opts.server) return verifyHere(opts.tenant);
-      const res = await get(tenantPath(opts.tenant, 'audit/verify'));
-      report((await res.json()) as VerifyReport);
-    });
+  withJson(
+    audit
+      .command('verify')
+      .description('re-check a tenant’s hash chain through the API (CUSTODY_URL, CUSTODY_TOKEN)')
+      .requiredOption('--tenant <id>', 'tenant id')
+      .option('--server', 'let the service walk the chain and compare it with the tenant’s checkpoints'),
+  ).action(async (opts: JsonOption & { tenant: string; server?: boolean }) => {
+    const r = opts.server
+      ? await api.call<VerifyReport>('GET', tenantPath(opts.tenant, 'audit/verify'))
+      : await verifyHere(opts.tenant);
+    report(r, opts.json);
+  });
   audit
     .command('export')
     .description('write a tenant’s audit entries as JSON Lines, re-checking them on the way')
@@ -145,12 +136,16 @@ export function auditCommand(program: Command): void {
     .option('--to <time>', 'end time, exclusive (ISO 8601)')
     .requiredOption('-o, --output <file>', 'where to write the entries')
     .action(async (opts: { tenant: string; from?: string; to?: string; output: string }) => {
-      const res = await get(tenantPath(opts.tenant, 'audit/export'), { from: opts.from, to: opts.to });
+      // No timeout: the body streams for as long as the chain is.
+      const res = await api.fetch('GET', tenantPath(opts.tenant, 'audit/export'), {
+        query: { from: opts.from, to: opts.to },
+        timeoutMs: 0,
+      });
       const anchor = res.headers.get('custody-audit-previous-hash') ?? '';
       const anchorSeq = Number(res.headers.get('custody-audit-previous-seq'));
       const expected = Number(res.headers.get('custody-audit-entries'));
       if (!/^[0-9a-f]{64}$/.test(anchor) || !Number.isInteger(anchorSeq) || !res.body)
-        throw new Error('the export has no chain anchor');
+        throw new CliError('the export has no chain anchor', 1);
       const { transform, state } = chainChecker(anchor, anchorSeq);
       await pipeline(
         Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),

@@ -1,6 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+import { api, tenantPath } from '../api-client.js';
+import { positiveNumber } from '../args.js';
 import { type JobProgress, progressLine, progressWriter } from '../job-progress.js';
+import { emit, type JsonOption, printJson, printTable, withJson } from '../output.js';
 
 /** Exit codes of `--wait`: the job failed for some recordings, or was cancelled. */
 const EXIT_FAILED = 2;
@@ -12,34 +15,13 @@ interface JobView extends JobProgress {
   failures?: { recordingId: string; code: string; message: string }[];
 }
 
-async function call(method: string, path: string, body?: unknown): Promise<JobView> {
-  const base = process.env.CUSTODY_URL;
-  const token = process.env.CUSTODY_TOKEN;
-  if (!base || !token) throw new Error('set CUSTODY_URL and CUSTODY_TOKEN');
-  const res = await fetch(new URL(path, base), {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) {
-    let detail = text;
-    try {
-      const problem = JSON.parse(text) as { code?: string; detail?: string };
-      detail = `${problem.code}: ${problem.detail}`;
-    } catch {}
-    throw new Error(`${method} ${path} answered ${res.status} ${detail}`);
-  }
-  return JSON.parse(text) as JobView;
-}
+const call = (method: string, path: string, body?: unknown) =>
+  api.call<JobView>(method, path, { json: body });
 
-const jobsPath = (tenant: string) => `/v1/tenants/${encodeURIComponent(tenant)}/key-jobs`;
+const jobsPath = (tenant: string) => tenantPath(tenant, 'key-jobs');
 
 /** Polls the job and draws its progress until it ends; sets the exit code from how it ended. */
-async function watch(tenant: string, first: JobView): Promise<void> {
+async function watch(tenant: string, first: JobView, json = false): Promise<void> {
   const out = progressWriter();
   const started = Date.now();
   const doneAtStart = first.done + first.failed + first.skipped;
@@ -51,20 +33,11 @@ async function watch(tenant: string, first: JobView): Promise<void> {
     job = await call('GET', `${jobsPath(tenant)}/${encodeURIComponent(job.id)}`);
   }
   out.end(line());
-  process.stdout.write(`${job.id} ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
+  if (json) printJson(job);
+  else process.stdout.write(`${job.id} ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
   for (const f of job.failures ?? []) process.stderr.write(`  ${f.recordingId}: ${f.code} ${f.message}\n`);
   if (job.status === 'failed') process.exitCode = EXIT_FAILED;
   if (job.status === 'cancelled') process.exitCode = EXIT_CANCELLED;
-}
-
-function positiveNumber(name: string, integer: boolean) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-      throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
-    }
-    return n;
-  };
 }
 
 const KINDS = {
@@ -79,8 +52,7 @@ export function keysCommand(program: Command): void {
     .command('keys')
     .description('key rotation and storage switch jobs (CUSTODY_URL, CUSTODY_TOKEN)');
   for (const [kind, description] of Object.entries(KINDS)) {
-    const cmd = keys
-      .command(kind)
+    const cmd = withJson(keys.command(kind))
       .description(description)
       .requiredOption('--tenant <id>', 'tenant id')
       .option(
@@ -92,21 +64,24 @@ export function keysCommand(program: Command): void {
       .option('--wait', 'follow the job with a progress bar until it ends');
     if (kind === 'reencrypt') cmd.option('--recording <id...>', 'only these recordings');
     cmd.action(
-      async (opts: {
-        tenant: string;
-        targetVersion?: number;
-        rate?: number;
-        wait?: boolean;
-        recording?: string[];
-      }) => {
+      async (
+        opts: JsonOption & {
+          tenant: string;
+          targetVersion?: number;
+          rate?: number;
+          wait?: boolean;
+          recording?: string[];
+        },
+      ) => {
         const job = await call('POST', jobsPath(opts.tenant), {
           kind,
           ...(opts.targetVersion ? { targetVersion: opts.targetVersion } : {}),
           ...(opts.rate ? { ratePerSecond: opts.rate } : {}),
           ...(opts.recording ? { recordingIds: opts.recording } : {}),
         });
-        if (opts.wait) return watch(opts.tenant, job);
-        process.stdout.write(`${job.id} ${job.status} (${job.total} recordings)\n`);
+        if (opts.wait) return watch(opts.tenant, job, opts.json);
+        if (opts.json) printJson(job);
+        else process.stdout.write(`${job.id} ${job.status} (${job.total} recordings)\n`);
       },
     );
   }
@@ -118,14 +93,30 @@ export function keysCommand(program: Command): void {
     .action(async (jobId: string, opts: { tenant: string; wait?: boolean }) => {
       const job = await call('GET', `${jobsPath(opts.tenant)}/${encodeURIComponent(jobId)}`);
       if (opts.wait) return watch(opts.tenant, job);
-      process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+      printJson(job);
     });
-  keys
-    .command('cancel <jobId>')
-    .description('cancel a running key job')
-    .requiredOption('--tenant <id>', 'tenant id')
-    .action(async (jobId: string, opts: { tenant: string }) => {
-      const job = await call('POST', `${jobsPath(opts.tenant)}/${encodeURIComponent(jobId)}/cancel`);
-      process.stdout.write(`${job.id} ${job.status}\n`);
-    });
+  withJson(
+    keys
+      .command('cancel <jobId>')
+      .description('cancel a running key job')
+      .requiredOption('--tenant <id>', 'tenant id'),
+  ).action(async (jobId: string, opts: JsonOption & { tenant: string }) => {
+    const job = await call('POST', `${jobsPath(opts.tenant)}/${encodeURIComponent(jobId)}/cancel`);
+    if (opts.json) printJson(job);
+    else process.stdout.write(`${job.id} ${job.status}\n`);
+  });
+  withJson(
+    keys
+      .command('list')
+      .description('the tenant’s key jobs, newest first')
+      .requiredOption('--tenant <id>', 'tenant id'),
+  ).action(async (opts: JsonOption & { tenant: string }) => {
+    const r = await api.call<{ items: JobView[] }>('GET', jobsPath(opts.tenant));
+    emit(opts, r, () =>
+      printTable(
+        ['ID', 'KIND', 'STATUS', 'TOTAL', 'DONE', 'FAILED', 'SKIPPED'],
+        r.items.map((j) => [j.id, j.kind, j.status, j.total, j.done, j.failed, j.skipped]),
+      ),
+    );
+  });
 }
