@@ -82,13 +82,15 @@ export async function newMessageKey(
   };
 }
 
-/** Unwraps, derives, checks the commitment and the header tag: returns the frame decipher factory. */
-async function unlock(parsed: ParsedHeader, keyring: KeyringNode): Promise<GetDecipher> {
+/**
+ * The decryption materials of a header: the keyring unwraps one of its data keys. A
+ * keyring's own `KeyProviderError` passes through; anything else is "no keyring could".
+ */
+export async function decryptMaterialsFor(parsed: ParsedHeader, keyring: KeyringNode) {
   const { header } = parsed;
   const cmm = new NodeDefaultCryptographicMaterialsManager(keyring);
-  let material: Awaited<ReturnType<typeof cmm.decryptMaterials>>;
   try {
-    material = await cmm.decryptMaterials({
+    return await cmm.decryptMaterials({
       suite,
       encryptionContext: header.encryptionContext,
       encryptedDataKeys: header.encryptedDataKeys,
@@ -99,6 +101,12 @@ async function unlock(parsed: ParsedHeader, keyring: KeyringNode): Promise<GetDe
       cause: err,
     });
   }
+}
+
+/** Unwraps, derives, checks the commitment and the header tag: returns the frame decipher factory. */
+async function unlock(parsed: ParsedHeader, keyring: KeyringNode): Promise<GetDecipher> {
+  const { header } = parsed;
+  const material = await decryptMaterialsFor(parsed, keyring);
   let getDecipher: GetDecipher;
   try {
     getDecipher = getDecryptionHelper(material).getDecipherInfo(header.messageId, header.suiteData);

@@ -5,13 +5,13 @@ import {
   type KeyringNode,
   KeyringTraceFlag,
   NodeAlgorithmSuite,
-  NodeDefaultCryptographicMaterialsManager,
   NodeEncryptionMaterial,
   unwrapDataKey,
 } from '@aws-crypto/material-management-node';
 import { IntegrityError, KeyProviderError } from '../errors.js';
 import { readHeader } from './decrypt.js';
 import { decodeHeader, encodeHeader, type ParsedHeader, verifyHeaderAuth } from './header.js';
+import { decryptMaterialsFor } from './keys.js';
 import { layoutFromSize, SUITE_ID } from './layout.js';
 import type { CiphertextSource, EncryptionContext, HeaderInfo } from './types.js';
 
@@ -82,20 +82,7 @@ async function unwrapAuthenticated(
   companions: readonly ParsedHeader[] = [],
 ): Promise<Uint8Array> {
   const { header } = parsed;
-  const cmm = new NodeDefaultCryptographicMaterialsManager(keyring);
-  let material: Awaited<ReturnType<typeof cmm.decryptMaterials>>;
-  try {
-    material = await cmm.decryptMaterials({
-      suite,
-      encryptionContext: header.encryptionContext,
-      encryptedDataKeys: header.encryptedDataKeys,
-    });
-  } catch (err) {
-    if (err instanceof KeyProviderError) throw err;
-    throw new KeyProviderError('tenant', 'KEY_UNWRAP_FAILED', 'no keyring could unwrap the data key', {
-      cause: err,
-    });
-  }
+  const material = await decryptMaterialsFor(parsed, keyring);
   // A copy: the helper's dispose below zeroes the material's own key.
   const dataKey = Uint8Array.from(unwrapDataKey(material.getUnencryptedDataKey()));
   const helper = getDecryptionHelper(material);
