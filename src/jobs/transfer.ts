@@ -10,6 +10,7 @@ import {
   clearSpool,
   getForTransfer,
   getRecording,
+  lockRecording,
   markStored,
   type RecordingRow,
   type TransferRow,
@@ -140,6 +141,9 @@ async function deliverSpooled(
       contentLength: expectedSize,
       contentType: 'application/vnd.custody.esdk',
       metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
+      // A WORM target keeps the object until the recording expires (others ignore both).
+      retainUntil: r.expires_at,
+      legalHold: r.legal_hold,
     })
     .catch((err: unknown) => {
       // Nobody reads the body any more: without this the encrypting side waits on
@@ -171,10 +175,24 @@ async function deliverSpooled(
   const doc = metadataDocument(r, storedAt, start);
   start.fill(0);
   if (sidecar !== 'off')
-    await putSidecar(storage.target, key, r.id, await encodeSidecar(doc, capture?.materials()));
+    await putSidecar(
+      storage.target,
+      key,
+      r.id,
+      await encodeSidecar(doc, capture?.materials()),
+      undefined,
+      r.expires_at,
+    );
   crashPoint(ctx.config.crashAt, CRASH.afterStore);
 
   const stored = await transaction(ctx.db, async (tx) => {
+    // A hold set or released since the claim was only recorded (the route touches the store
+    // once a recording is stored): bring the store in line under the row lock, before the
+    // row says stored, so the route and this never disagree. A failure rolls back and retries.
+    const now = await lockRecording(tx, r.id);
+    if (now && now.legal_hold !== r.legal_hold && storage.target.setLegalHold) {
+      await storage.target.setLegalHold(key, now.legal_hold);
+    }
     const ok = await markStored(tx, r.id, {
       storageVersion: storage.version,
       objectKey: key,

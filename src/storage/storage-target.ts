@@ -23,6 +23,14 @@ export interface PutOptions {
   /** Non-secret metadata (recording id, format version). Never personal data. */
   metadata?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * WORM retention: the store refuses to delete or overwrite this version before then (the
+   * recording's `expires_at`). Only a target registered with WORM applies it; others ignore
+   * it, as they ignore a date already past.
+   */
+  retainUntil?: Date;
+  /** WORM legal hold on the new object from the start (a recording held before it was stored). */
+  legalHold?: boolean;
 }
 
 /** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
@@ -56,6 +64,13 @@ export interface StorageTarget {
   delete(key: string, options?: { signal?: AbortSignal }): Promise<void>;
   /** Complete objects under `prefix` (relative to the tenant's root), in key order. */
   list(prefix?: string, options?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>;
+  /**
+   * Sets or releases the store's legal hold on `key` (S3 Object Lock, Azure immutability).
+   * Defined only on targets registered with WORM: callers skip it when undefined.
+   */
+  setLegalHold?(key: string, on: boolean): Promise<void>;
+  /** Checks the bucket or container can enforce WORM at all (the handshake step). WORM targets only. */
+  checkWorm?(): Promise<void>;
 }
 
 /** Builds the target for one tenant from its validated storage configuration. */

@@ -176,6 +176,11 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
         { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:alias/recordings' },
         { forcePathStyle: 'yes' },
         { checksumMode: 'never' },
+        { objectLock: { mode: 'governance' } },
+        { objectLock: { mode: 'LEGAL_HOLD' } },
+        { objectLock: {} },
+        { objectLock: true },
+        { objectLock: { mode: 'COMPLIANCE', days: 30 } },
         { endpoint: 42 },
         { accessKeyId: 'AKIA...' },
         { bucket: undefined },
@@ -213,6 +218,10 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
         { credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID, clientCertificatePem: 'no pem' } },
         { credential: { entraTenantId: TENANT_GUID, clientId: CLIENT_GUID, clientSecret: 's', extra: 1 } },
         { sasToken: 'sv=...' },
+        { immutability: { mode: 'Mutable' } },
+        { immutability: { mode: 'locked' } },
+        { immutability: 'Locked' },
+        { immutability: { mode: 'Locked', until: '2030-01-01' } },
       ] as Record<string, unknown>[]
     ).map((change) => ({
       provider: 'azure-blob',

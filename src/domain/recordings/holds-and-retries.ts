@@ -24,6 +24,13 @@ export async function putLegalHold(
     if ((await lockTenantStatus(tx, r.tenant_id)) !== 'active') {
       throw conflict('The tenant is being deleted.', 'TENANT_DELETED');
     }
+    // WORM storage: the store first, under the row lock, then the row. A store failure
+    // rolls the row back, so the two never disagree. A recording not stored yet gets its
+    // hold from the transfer (in the put, or under this same lock before it is marked stored).
+    if (r.status === 'stored' && r.storage_version !== null && r.object_key) {
+      const { target } = await ctx.storage.resolve(r.tenant_id, r.storage_version);
+      if (target.setLegalHold) await target.setLegalHold(r.object_key, hold);
+    }
     await setLegalHold(tx, r.id, hold, reason ?? null);
     await appendAudit(tx, r.tenant_id, {
       actor,

@@ -48,9 +48,12 @@ export async function putSidecar(
   recordingId: string,
   sidecar: SidecarObject,
   signal?: AbortSignal,
+  /** WORM retention, as the audio's: a WORM target keeps the sidecar until then too. */
+  retainUntil?: Date,
 ): Promise<string> {
   const key = metadataKeyFor(audioKey, sidecar.encrypted);
   const info = await target.put(key, Readable.from([sidecar.bytes]), {
+    ...(retainUntil ? { retainUntil } : {}),
     contentLength: sidecar.bytes.length,
     contentType: sidecar.encrypted ? 'application/vnd.custody.esdk' : 'application/json',
     metadata: sidecar.encrypted

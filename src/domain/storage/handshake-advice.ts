@@ -57,6 +57,14 @@ const ADVICE: Record<string, string> = {
   AuthorizationFailure: "Check the storage account's network rules: they must let Custody's egress in.",
   AuthenticationFailed: 'Check accountUrl: the storage account did not accept the token for it.',
   EndpointNotAllowed: 'Use a public https endpoint, or ask the operator to allow this host.',
+  // WORM (the `object-lock` and `immutability` steps)
+  ObjectLockConfigurationNotFoundError:
+    'Enable Object Lock on the bucket (it can only be set at creation or via AWS support), or register without objectLock.',
+  'object-lock/AccessDenied':
+    'Allow s3:GetBucketObjectLockConfiguration on the bucket, and s3:PutObjectRetention and ' +
+    "s3:PutObjectLegalHold on the prefix, in the role's permissions policy (docs/aws-setup.md).",
+  ImmutableStorageWithVersioningNotEnabled:
+    'Enable version-level immutability support on the container (it needs blob versioning), or register without immutability.',
   ProbeMismatch:
     'The store changed the bytes written; with an S3-compatible store, try checksumMode "when-required".',
 };

@@ -83,6 +83,9 @@ export async function runHandshake(
       await storage.target.put(key, Readable.from([ciphertext]), { contentLength: ciphertext.length });
       stored = true;
     })) &&
+    (names.worm === undefined ||
+      storage.target.checkWorm === undefined ||
+      (await step(names.worm, async () => storage.target.checkWorm?.()))) &&
     (!names.headProbe ||
       (await step('head-probe', async () => {
         const info = await storage.target.head(key);

@@ -7,7 +7,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import type { StorageTarget, StorageTargetFactory } from '../storage-target.js';
-import { AzureBlobStorageTarget } from './azure-blob-storage-target.js';
+import { type AzureImmutabilityMode, AzureBlobStorageTarget } from './azure-blob-storage-target.js';
 
 /** A tenant's `azure-blob` registration. The container is the tenant's own; it is never created here. */
 export interface AzureBlobConfig {
@@ -18,6 +18,8 @@ export interface AzureBlobConfig {
   prefix?: string;
   /** The tenant's service principal (a `ClientSecretCredential`, say) or, in tests, a shared key. */
   credential: TokenCredential | StorageSharedKeyCredential;
+  /** Version-level immutability (WORM) for recordings; the container must support it. */
+  immutability?: { mode: AzureImmutabilityMode };
 }
 
 /**
@@ -60,6 +62,7 @@ export class AzureBlobStorageFactory implements StorageTargetFactory<AzureBlobCo
     const service = new BlobServiceClient(config.accountUrl, config.credential, options);
     return new AzureBlobStorageTarget(service.getContainerClient(config.container), {
       prefix: config.prefix ?? '',
+      ...(config.immutability ? { immutability: config.immutability } : {}),
     });
   }
 }

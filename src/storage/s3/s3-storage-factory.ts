@@ -1,6 +1,6 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { StorageTarget, StorageTargetFactory } from '../storage-target.js';
-import { type S3ChecksumMode, S3StorageTarget } from './s3-storage-target.js';
+import { type S3ChecksumMode, type S3ObjectLockMode, S3StorageTarget } from './s3-storage-target.js';
 
 /** A tenant's `s3` registration. The bucket is the tenant's own; it is never created here. */
 export interface S3Config {
@@ -13,6 +13,8 @@ export interface S3Config {
   forcePathStyle?: boolean;
   /** @defaultValue `'default'` */
   checksumMode?: S3ChecksumMode;
+  /** S3 Object Lock (WORM) for recordings; the bucket must have it enabled. */
+  objectLock?: { mode: S3ObjectLockMode };
   /** The tenant's role and the ExternalId it requires (the `s3` plan sets both; `clientFor` uses them). */
   roleArn?: string;
   externalId?: string;
@@ -57,6 +59,7 @@ export class S3StorageFactory implements StorageTargetFactory<S3Config> {
       bucket: config.bucket,
       prefix: config.prefix ?? '',
       checksumMode: config.checksumMode ?? 'default',
+      ...(config.objectLock ? { objectLock: config.objectLock } : {}),
     });
   }
 }

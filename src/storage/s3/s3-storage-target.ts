@@ -2,9 +2,11 @@ import { Readable, addAbortSignal } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  PutObjectLegalHoldCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -29,7 +31,14 @@ export interface S3StorageTargetOptions {
   prefix?: string;
   /** @defaultValue `'default'` */
   checksumMode?: S3ChecksumMode;
+  /**
+   * S3 Object Lock (WORM): puts carry a retention in this mode, and legal holds are set on
+   * the store. The bucket must have Object Lock enabled. Unset: nothing of it is sent.
+   */
+  objectLock?: { mode: S3ObjectLockMode };
 }
+
+export type S3ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
 /** Part size and parallelism of uploads: at most about (queueSize + 1) × partSize buffered. */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -49,6 +58,10 @@ export class S3StorageTarget implements StorageTarget {
   /** Normalised: empty, or no leading `/` and a trailing `/`. */
   readonly prefix: string;
   readonly checksumMode: S3ChecksumMode;
+  readonly objectLock: { mode: S3ObjectLockMode } | undefined;
+  /** Only with Object Lock: callers skip legal holds on targets without it. */
+  readonly setLegalHold?: (key: string, on: boolean) => Promise<void>;
+  readonly checkWorm?: () => Promise<void>;
 
   constructor(
     readonly client: S3Client,
@@ -58,6 +71,11 @@ export class S3StorageTarget implements StorageTarget {
     this.bucket = options.bucket;
     this.prefix = normalisePrefix(options.prefix ?? '');
     this.checksumMode = options.checksumMode ?? 'default';
+    this.objectLock = options.objectLock;
+    if (this.objectLock) {
+      this.setLegalHold = (key, on) => this.#setLegalHold(key, on);
+      this.checkWorm = () => this.#checkObjectLock();
+    }
   }
 
   locationOf(key: string): string {
@@ -68,6 +86,7 @@ export class S3StorageTarget implements StorageTarget {
     const Key = this.#fullKey(key);
     const { signal, contentLength, contentType, metadata } = options;
     signal?.throwIfAborted();
+    const lock = this.#lockParams(options);
     // An abort destroys the body; lib-storage then fails the upload and aborts any multipart
     // upload before `done()` settles, so no part is left behind and nothing is committed.
     // (An abort arriving after the last byte was handed over races the commit, as anywhere.)
@@ -87,6 +106,8 @@ export class S3StorageTarget implements StorageTarget {
         ...(contentType !== undefined ? { ContentType: contentType } : {}),
         ...(metadata !== undefined ? { Metadata: metadata } : {}),
         ...(this.checksumMode === 'default' ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+        // lib-storage passes these on to PutObject and CreateMultipartUpload alike.
+        ...lock,
       },
     });
     try {
@@ -219,6 +240,47 @@ export class S3StorageTarget implements StorageTarget {
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /** Object Lock headers of a put: none without Object Lock, nor for a date already past. */
+  #lockParams(options: PutOptions) {
+    if (!this.objectLock) return {};
+    const { retainUntil, legalHold } = options;
+    return {
+      ...(retainUntil && retainUntil.getTime() > Date.now()
+        ? { ObjectLockMode: this.objectLock.mode, ObjectLockRetainUntilDate: retainUntil }
+        : {}),
+      ...(legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
+    };
+  }
+
+  async #setLegalHold(key: string, on: boolean): Promise<void> {
+    const Key = this.#fullKey(key);
+    try {
+      await this.client.send(
+        new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key, LegalHold: { Status: on ? 'ON' : 'OFF' } }),
+      );
+    } catch (err) {
+      throw mapS3Error(err, 'legal-hold');
+    }
+  }
+
+  /** The bucket must have Object Lock enabled, or retention and holds would be refused. */
+  async #checkObjectLock(): Promise<void> {
+    let enabled: string | undefined;
+    try {
+      const out = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }));
+      enabled = out.ObjectLockConfiguration?.ObjectLockEnabled;
+    } catch (err) {
+      throw mapS3Error(err, 'object-lock');
+    }
+    if (enabled !== 'Enabled') {
+      throw new StorageError(
+        'access-denied',
+        'ObjectLockConfigurationNotFoundError',
+        'object-lock: Object Lock is not enabled on the bucket',
+      );
+    }
   }
 
   #fullKey(key: string): string {

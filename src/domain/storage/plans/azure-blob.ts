@@ -48,6 +48,11 @@ export const azureRequest = z
       .refine((c) => (c.clientSecret === undefined) !== (c.clientCertificatePem === undefined), {
         message: 'exactly one of clientSecret and clientCertificatePem',
       }),
+    /** Opt-in WORM: recordings carry a version-level immutability policy until they expire. */
+    immutability: z
+      .object({ mode: z.enum(['Unlocked', 'Locked']) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -90,6 +95,7 @@ export function azurePlan(entra: EntraOptions): ProviderPlan {
         clientId: r.credential.clientId,
         credentialType: r.credential.clientSecret !== undefined ? 'client-secret' : 'client-certificate',
       };
+      if (r.immutability !== undefined) config.immutability = { mode: r.immutability.mode };
       const secrets =
         r.credential.clientSecret !== undefined
           ? { clientSecret: r.credential.clientSecret }
@@ -111,6 +117,7 @@ export function azurePlan(entra: EntraOptions): ProviderPlan {
       container: c.container,
       prefix: c.prefix,
       credential: credentialOf(connection),
+      ...(c.immutability !== undefined ? { immutability: c.immutability } : {}),
     }),
     keyConfig: (c, connection) => ({ keyId: c.keyId, credential: credentialOf(connection) }),
     urls: (r): Record<string, string> => ({ accountUrl: String(r.accountUrl), keyId: String(r.keyId) }),
@@ -136,6 +143,7 @@ export function azurePlan(entra: EntraOptions): ProviderPlan {
       wrap: 'wrap-key',
       unwrap: 'unwrap-key',
       headProbe: false,
+      worm: 'immutability',
     },
   };
 }

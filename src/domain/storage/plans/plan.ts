@@ -23,6 +23,13 @@ export interface HandshakeNames {
   unwrap: string;
   /** Whether a `head-probe` step checks the stored size between put and get. */
   headProbe: boolean;
+  /**
+   * The name of the step, right after `put-probe`, that checks the bucket or container can
+   * enforce WORM (`object-lock`, `immutability`). It runs only for versions registered with
+   * WORM (their target has `checkWorm`); the probe itself is put without retention, so it
+   * stays deletable.
+   */
+  worm?: string;
 }
 
 /**

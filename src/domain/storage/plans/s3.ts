@@ -20,6 +20,11 @@ export const s3Request = z
     forcePathStyle: z.boolean().optional(),
     /** `when-required` for S3-compatible stores without flexible checksums (MinIO, Ceph, s3rver). */
     checksumMode: z.enum(['default', 'when-required']).optional(),
+    /** Opt-in WORM: recordings are stored under S3 Object Lock retention until they expire. */
+    objectLock: z
+      .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -55,6 +60,7 @@ export function s3Plan(credentials: AssumedRoleCredentials): ProviderPlan {
       if (r.endpoint !== undefined) config.endpoint = r.endpoint;
       if (r.forcePathStyle !== undefined) config.forcePathStyle = r.forcePathStyle;
       if (r.checksumMode !== undefined) config.checksumMode = r.checksumMode;
+      if (r.objectLock !== undefined) config.objectLock = { mode: r.objectLock.mode };
       return { config };
     },
     storageConfig: ({ kmsKeyArn: _key, ...rest }) => rest,
@@ -77,6 +83,7 @@ export function s3Plan(credentials: AssumedRoleCredentials): ProviderPlan {
       wrap: 'kms-generate-data-key',
       unwrap: 'kms-decrypt',
       headProbe: true,
+      worm: 'object-lock',
     },
   };
 }
