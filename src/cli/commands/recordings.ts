@@ -1,27 +1,11 @@
 import { type Command, Option } from 'commander';
+import type { RecordingView } from '../../domain/recordings/view.js';
 import { api, CliError, recordingPath } from '../api-client.js';
 import { positiveNumber } from '../args.js';
 import { emit, type JsonOption, note, printFields, printTable, withJson } from '../output.js';
 
-interface Recording {
-  id: string;
-  tenantId: string;
-  status: string;
-  callId: string;
-  agentId?: string;
-  direction?: string;
-  startedAt?: string;
-  contentType: string;
-  size: number;
-  sha256: string;
-  createdAt: string;
-  storedAt?: string;
-  expiresAt: string;
-  legalHold: boolean;
-  legalHoldReason?: string;
-  storage?: { provider: string; storageVersion: number; location: string; keyId: string };
-  error?: { code: string; message: string };
-}
+/** What the API returns for a recording (the JSON of the service's own view). */
+type Recording = RecordingView;
 
 const STATUSES = ['queued', 'transferring', 'stored', 'blocked', 'failed', 'deleting', 'deleted'];
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
+import { answeredS3Client } from '../../support/answered-s3.js';
 import { describe, expect, it } from 'vitest';
 import { S3Crc32 } from '../../../src/storage/s3/checksum.js';
 import { PART_SIZE, S3StorageTarget } from '../../../src/storage/s3/s3-storage-target.js';
@@ -98,18 +98,7 @@ function checksummingS3(o: { corrupt?: boolean } = {}) {
         throw new Error(`unexpected ${name}`);
     }
   };
-  // A real client (lib-storage reads its config), answered before anything is sent.
-  const client = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-  });
-  client.middlewareStack.add(
-    (_next, context) => async (args) => ({
-      output: (await fake(String(context.commandName), args.input as Record<string, any>)) as any,
-      response: {},
-    }),
-    { step: 'initialize', priority: 'high', name: 'checksummingS3' },
-  );
+  const client = answeredS3Client(fake);
   return { client, objects };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { S3Client } from '@aws-sdk/client-s3';
 import { AnonymousCredential, ContainerClient, newPipeline } from '@azure/storage-blob';
+import { answeredS3Client } from '../../support/answered-s3.js';
 import { describe, expect, it } from 'vitest';
 import { AzureBlobStorageTarget } from '../../../src/storage/azure-blob/azure-blob-storage-target.js';
 import { PART_SIZE, S3StorageTarget } from '../../../src/storage/s3/s3-storage-target.js';
@@ -45,17 +45,7 @@ function recordingS3(lock: { enabled?: boolean; fail?: string } = {}) {
         throw new Error(`unexpected ${name}`);
     }
   };
-  const client = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-  });
-  client.middlewareStack.add(
-    (_next, context) => async (args) => ({
-      output: (await answer(String(context.commandName), args.input as Record<string, any>)) as any,
-      response: {},
-    }),
-    { step: 'initialize', priority: 'high', name: 'recordingS3' },
-  );
+  const client = answeredS3Client(answer);
   return { client, sent };
 }
 
