@@ -1,6 +1,5 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectProblem } from '../integration/contract-helpers.js';
 import {
   type AwsWorld,
   type S3Tenant,
@@ -12,6 +11,7 @@ import {
 import { api } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { expectHandshakeFailedAt } from '../support/handshake-checks.js';
 
 const STEPS = S3_HANDSHAKE_STEPS;
 
@@ -168,16 +168,7 @@ describe('the S3 + KMS handshake, failing at each step', () => {
       const body: Record<string, unknown> = s3Body(world, t);
       c.arrange(t, body);
       const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
-      expectProblem(res, 422, 'HANDSHAKE_FAILED');
-      const steps = res.body.handshake.steps as { name: string; ok: boolean; ms: number; error?: any }[];
-      const at = STEPS.indexOf(c.step);
-      expect(steps.map((s) => s.name)).toEqual(STEPS.slice(0, at + 1));
-      expect(steps.slice(0, at).every((s) => s.ok)).toBe(true);
-      const failed = steps[at]!;
-      expect(failed).toMatchObject({ ok: false, error: { code: c.code } });
-      expect(failed.error.message).toMatch(c.advice);
-      expect(res.body.detail).toContain(c.step);
-      expect(res.body.detail).toContain(c.code);
+      expectHandshakeFailedAt(res, STEPS, c);
       // Upstream response bodies are never echoed.
       expect(res.bytes.toString()).not.toMatch(/injected|secret policy detail|is not authorized/);
 

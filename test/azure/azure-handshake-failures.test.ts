@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectProblem } from '../integration/contract-helpers.js';
 import {
   AZURE_HANDSHAKE_STEPS,
   type AzureTenant,
@@ -11,6 +10,7 @@ import {
 } from '../support/azure-world.js';
 import { api } from '../support/client.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { expectHandshakeFailedAt } from '../support/handshake-checks.js';
 import type { Harness } from '../support/harness.js';
 
 const STEPS = AZURE_HANDSHAKE_STEPS;
@@ -161,14 +161,7 @@ describe('the Azure Blob + Key Vault handshake, failing at each step', () => {
       const body = azureBody(world, t);
       c.arrange(t, body);
       const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
-      expectProblem(res, 422, 'HANDSHAKE_FAILED');
-      const steps = res.body.handshake.steps as { name: string; ok: boolean; error?: any }[];
-      const at = STEPS.indexOf(c.step);
-      expect(steps.map((s) => s.name)).toEqual(STEPS.slice(0, at + 1));
-      expect(steps.slice(0, at).every((s) => s.ok)).toBe(true);
-      expect(steps[at]).toMatchObject({ ok: false, error: { code: c.code } });
-      expect(steps[at]!.error.message).toMatch(c.advice);
-      expect(res.body.detail).toContain(c.code);
+      expectHandshakeFailedAt(res, STEPS, c);
       expect(res.bytes.toString()).not.toContain(t.clientSecret);
       expect(res.bytes.toString()).not.toContain('injected');
 
