@@ -85,6 +85,18 @@ export function createMetrics() {
       labelNames: ['tenant'],
       registers: [registry],
     }),
+    keyJobRecordings: new Counter({
+      name: 'custody_key_job_recordings_total',
+      help: 'Recordings handled by rewrap, re-encrypt and migrate jobs, by outcome',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    keyJobBytes: new Counter({
+      name: 'custody_key_job_bytes_total',
+      help: 'Bytes of new objects written by key jobs: copied inside the store (server-copy) or streamed through Custody',
+      labelNames: ['kind', 'method'],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'custody_queue_jobs',
       help: 'Jobs per queue and state (sampled at scrape)',

@@ -13,6 +13,26 @@ export interface ObjectInfo {
    * what the store reports, so a verify step can compare the two.
    */
   checksum?: string;
+  /**
+   * Ranges of the object (its own offsets) that the store copied server-side in a
+   * `putSpliced`: bytes that never passed through this process, so a verify step can read
+   * where they join what was streamed.
+   */
+  copiedRanges?: ByteRange[];
+}
+
+/**
+ * A new object made of `head` followed by `source`'s bytes from `offset` to its end: a
+ * rewrapped recording (new header, the same frames) or a moved one (empty head).
+ */
+export interface Splice {
+  head: Buffer;
+  source: StorageTarget;
+  sourceKey: string;
+  /** Where the kept bytes start in the source. */
+  offset: number;
+  /** The source's size as recorded; a source of another size is refused. */
+  sourceSize: number;
 }
 
 export interface PutOptions {
@@ -71,6 +91,14 @@ export interface StorageTarget {
   setLegalHold?(key: string, on: boolean): Promise<void>;
   /** Checks the bucket or container can enforce WORM at all (the handshake step). WORM targets only. */
   checkWorm?(): Promise<void>;
+  /**
+   * Writes `key` as `splice.head` followed by the source's kept bytes, copying what it can
+   * inside the store (S3 UploadPartCopy) instead of through this process. Resolves
+   * `undefined` when it cannot here (another store or principal, too small to gain
+   * anything, copy not implemented): the caller then streams with `put`. Same atomicity
+   * as `put`. Defined only on targets that may be able to.
+   */
+  putSpliced?(key: string, splice: Splice, options?: PutOptions): Promise<ObjectInfo | undefined>;
 }
 
 /** Builds the target for one tenant from its validated storage configuration. */

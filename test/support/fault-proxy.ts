@@ -21,8 +21,12 @@ const TLS_DIR = path.resolve(import.meta.dirname, '../fixtures/tls');
  * `x-ms-error-code`): the one way to make only HEAD, or only DELETE, fail against a real
  * server. Everything else is forwarded untouched, authorization headers included.
  */
+/** Answers a request itself (and returns true), or leaves it to the proxy (false). */
+export type Interceptor = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
 export class FaultProxy {
   readonly #faults: Fault[] = [];
+  #interceptor: Interceptor | undefined;
   readonly requests: { method: string; path: string }[] = [];
   readonly #server: http.Server;
   #endpoint = '';
@@ -53,6 +57,12 @@ export class FaultProxy {
     this.#faults.push({ method, status, code });
   }
 
+  /** Lets `interceptor` answer requests the upstream cannot (a feature it lacks). */
+  intercept(interceptor: Interceptor): this {
+    this.#interceptor = interceptor;
+    return this;
+  }
+
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     const scheme = this.upstream.startsWith('https:') ? 'https' : 'http';
@@ -74,6 +84,7 @@ export class FaultProxy {
       this.#answer(req, res, fault);
       return;
     }
+    if (this.#interceptor?.(req, res)) return;
     const target = new URL(req.url ?? '/', this.upstream);
     const request = target.protocol === 'https:' ? https.request : http.request;
     const forward = request(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, type Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { Context } from '../../context.js';
 import { type CiphertextSource, ciphertextLength, createEncryptStream } from '../../crypto/index.js';
@@ -14,7 +14,7 @@ import { objectContext, openStoredRecording } from '../../domain/recordings/open
 import { WAV_HEAD_BYTES } from '../../domain/recordings/wav.js';
 import type { ResolvedStorage } from '../../domain/storage/resolver.js';
 import { IntegrityError } from '../../errors.js';
-import type { ObjectInfo } from '../../storage/storage-target.js';
+import type { ObjectInfo, Splice } from '../../storage/storage-target.js';
 
 /**
  * The new object of a recording, as a stream: `copy` (same key: the stored bytes as they
@@ -22,10 +22,11 @@ import type { ObjectInfo } from '../../storage/storage-target.js';
  * again under a fresh data key). Every mode streams: memory stays at a few frames (and
  * the S3 upload's parts) whatever the recording's size.
  *
- * Rewrap and copy could use server-side copy where the store has it (S3 UploadPartCopy
- * for every part but the first, which must carry the new header and, S3's minimum part
- * size being 5 MiB, the first 5 MiB of body). That is left out: s3rver, the test
- * stand-in, has no UploadPartCopy, and the streaming path works on every store.
+ * Copy and rewrap keep every frame byte as it is, so they also describe themselves as a
+ * `splice` (new head + the source from an offset): where the target store can copy
+ * server-side (S3 UploadPartCopy between versions of the same principal, see
+ * `s3-splice.ts`), `putObject` lets it, and the stream is never read. Everywhere else
+ * (another store, s3rver, Azure, local) the stream is the way.
  *
  * The metadata sidecar moves with the audio: a plaintext one is copied as it is; an
  * encrypted one shares the audio's data key, so `copy` copies it, `rewrap` rewrites its
@@ -46,6 +47,8 @@ export interface NewObject {
   sidecar?: () => Promise<SidecarObject>;
   /** Zeroes what was kept for the sidecar (a re-encryption's captured data key); call when finished. */
   dispose(): void;
+  /** Copy and rewrap: the same object as `head` + the source's bytes from `offset` (see `putObject`). */
+  splice?: Splice;
 }
 
 const noop = () => {};
@@ -67,11 +70,27 @@ export async function produceObject(
   const source = storedSource(from, r);
   // As it is: a plaintext sidecar whatever the mode, any sidecar when the bytes are copied.
   const asIs = sidecar && (mode === 'copy' || !sidecar.encrypted) ? async () => sidecar : undefined;
+  const splice = (head: Buffer, offset: number): Splice => ({
+    head,
+    source: from.target,
+    sourceKey: r.object_key!,
+    offset,
+    sourceSize: source.size,
+  });
   if (mode === 'copy') {
     const { header } = await readHeader(source);
-    const body = await from.target.get(r.object_key!);
+    // Opened on first read: a server-side splice never reads it.
+    const body = lazily(() => from.target.get(r.object_key!));
     const messageId = Buffer.from(header.messageId);
-    return { body, size: source.size, messageId, done: finished(body), sidecar: asIs, dispose: noop };
+    return {
+      body,
+      size: source.size,
+      messageId,
+      done: finished(body),
+      sidecar: asIs,
+      dispose: noop,
+      splice: splice(Buffer.alloc(0), 0),
+    };
   }
   if (mode === 'rewrap') {
     const companion = sidecar?.encrypted ? sidecarHeader(sidecar.bytes) : undefined;
@@ -95,9 +114,20 @@ export async function produceObject(
       done: finished(body),
       sidecar: rewrapped,
       dispose: noop,
+      splice: splice(out.header, out.bodyOffset),
     };
   }
   return reencrypt(ctx, r, to, sidecar);
+}
+
+/** A stream whose source is opened only when it is first read. */
+function lazily(open: () => Promise<Readable>): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* await open();
+    })(),
+    { objectMode: false },
+  );
 }
 
 function sidecarHeader(bytes: Buffer) {
@@ -168,8 +198,8 @@ async function reencrypt(
 }
 
 /**
- * Puts the new object, waiting for both sides; the side that failed first holds the root
- * cause (as in the transfer job).
+ * Puts the new object: server-side where the target can splice it, else streamed, waiting
+ * for both sides; the side that failed first holds the root cause (as in the transfer job).
  */
 export async function putObject(
   to: ResolvedStorage,
@@ -178,25 +208,36 @@ export async function putObject(
   obj: NewObject,
   signal?: AbortSignal,
 ): Promise<ObjectInfo> {
+  const options = {
+    contentLength: obj.size,
+    contentType: 'application/vnd.custody.esdk',
+    metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
+    signal,
+    // On a WORM target the new object is retained and held as the recording is.
+    retainUntil: r.expires_at,
+    legalHold: r.legal_hold,
+  };
+  if (obj.splice && to.target.putSpliced) {
+    const info = await to.target.putSpliced(key, obj.splice, options);
+    if (info) {
+      // The stream was never read: release it (its `done` then reports a premature close).
+      obj.done.catch(noop);
+      obj.body.destroy();
+      return info;
+    }
+  }
   let failedFirst: 'read' | 'put' | undefined;
   const producing = obj.done.catch((err: unknown) => {
     failedFirst ??= 'read';
     obj.body.destroy(err as Error);
     throw err;
   });
-  const putting = to.target
-    .put(key, obj.body, {
-      contentLength: obj.size,
-      contentType: 'application/vnd.custody.esdk',
-      metadata: { 'custody-recording': r.id, 'custody-format': 'esdk-v2-0478' },
-      signal,
-    })
-    .catch((err: unknown) => {
-      // Nobody reads the body any more: release the source (and stop the producer).
-      failedFirst ??= 'put';
-      obj.body.destroy();
-      throw err;
-    });
+  const putting = to.target.put(key, obj.body, options).catch((err: unknown) => {
+    // Nobody reads the body any more: release the source (and stop the producer).
+    failedFirst ??= 'put';
+    obj.body.destroy();
+    throw err;
+  });
   const [read, put] = await Promise.allSettled([producing, putting]);
   if (read.status === 'rejected' && (failedFirst === 'read' || put.status === 'fulfilled')) throw read.reason;
   if (put.status === 'rejected') throw put.reason;

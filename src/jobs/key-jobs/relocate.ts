@@ -15,6 +15,7 @@ import { putSidecar, readSidecar, removeSidecars } from '../../domain/recordings
 import type { ResolvedStorage } from '../../domain/storage/resolver.js';
 import { IntegrityError, StorageError } from '../../errors.js';
 import { InvalidObjectKeyError } from '../../storage/object-key.js';
+import type { ObjectInfo } from '../../storage/storage-target.js';
 import { crashPoint } from '../crash-point.js';
 import { tenantFixable } from '../outcomes.js';
 import { relocatedObjectKey } from './object-key.js';
@@ -83,6 +84,13 @@ export async function removeUnlessLive(ctx: Context, storage: ResolvedStorage, k
   });
 }
 
+/** How much of a new object the store copied itself, and how much went through here. */
+function countBytes(ctx: Context, job: KeyJobRow, size: number, copied: ObjectInfo['copiedRanges']): void {
+  const server = (copied ?? []).reduce((sum, range) => sum + range.end - range.start + 1, 0);
+  if (server > 0) ctx.metrics.keyJobBytes.inc({ kind: job.kind, method: 'server-copy' }, server);
+  ctx.metrics.keyJobBytes.inc({ kind: job.kind, method: 'streamed' }, size - server);
+}
+
 /** Ends a recording's item without a switch, and counts it. */
 async function settleItem(
   ctx: Context,
@@ -123,6 +131,8 @@ export async function relocateOne(
   });
   let target: ResolvedStorage | undefined;
   let source: ResolvedStorage;
+  let info: ObjectInfo;
+  let size: number;
   let switched: 'switched' | 'gone' | 'cancelled';
   try {
     source = await ctx.storage.resolve(r.tenant_id, from.version);
@@ -130,13 +140,14 @@ export async function relocateOne(
     const mode = modeFor(job, r, source, target);
     const oldSidecar = await readSidecar(source.target, from.key);
     const obj = await produceObject(ctx, mode, r, source, target, oldSidecar);
-    let info: Awaited<ReturnType<typeof putObject>>;
+    size = obj.size;
     try {
       info = await putObject(target, toKey, r, obj, signal);
-      await verifyNewObject(target, toKey, r, obj, mode);
+      await verifyNewObject(target, toKey, r, obj, mode, info);
       // Beside the new object before the switch: removing the new object (failure,
       // cancel, leftovers) removes its sidecar too.
-      if (obj.sidecar) await putSidecar(target.target, toKey, r.id, await obj.sidecar(), signal);
+      if (obj.sidecar)
+        await putSidecar(target.target, toKey, r.id, await obj.sidecar(), signal, r.expires_at);
     } finally {
       obj.dispose();
     }
@@ -150,12 +161,16 @@ export async function relocateOne(
       if (now?.status !== 'stored' || now.storage_version !== from.version || now.object_key !== from.key) {
         return 'gone';
       }
+      // A hold set or released since the read: the new object follows the row (WORM stores).
+      if (now.legal_hold !== r.legal_hold && to.target.setLegalHold) {
+        await to.target.setLegalHold(toKey, now.legal_hold);
+      }
       await relocateRecording(tx, r.id, from, {
         version: to.version,
         key: toKey,
         location: to.target.locationOf(toKey),
         objectVersion: info.version ?? null,
-        objectSize: obj.size,
+        objectSize: size,
         keyId: to.keys.keyId,
       });
       await setItemState(tx, job.id, r.id, 'switched');
@@ -171,7 +186,7 @@ export async function relocateOne(
           toVersion: to.version,
           previousKeyId: r.key_id,
           keyId: to.keys.keyId,
-          objectSize: obj.size,
+          objectSize: size,
         },
       });
       return 'switched';
@@ -200,6 +215,7 @@ export async function relocateOne(
     return settleItem(ctx, job, r, 'skipped');
   }
 
+  countBytes(ctx, job, size, info.copiedRanges);
   crashPoint(ctx.config.crashAt, KEY_JOB_CRASH.afterSwitch);
   try {
     await removeUnlessLive(ctx, source, from.key);

@@ -54,6 +54,7 @@ export async function runKeyJob(ctx: Context, payload: KeyJobPayload, signal?: A
       if (r?.status !== 'stored' || (job.kind !== 'reencrypt' && r.storage_version === job.target_version))
         continue;
       const outcome = await relocateOne(ctx, job, r, signal);
+      ctx.metrics.keyJobRecordings.inc({ kind: job.kind, outcome });
       if (outcome === 'cancelled') return void (await settleLeftovers(ctx, job.tenant_id));
     }
   }

@@ -60,6 +60,20 @@ export class S3StorageFactory implements StorageTargetFactory<S3Config> {
       prefix: config.prefix ?? '',
       checksumMode: config.checksumMode ?? 'default',
       ...(config.objectLock ? { objectLock: config.objectLock } : {}),
+      copyScope: copyScopeOf(config),
     });
   }
+}
+
+/**
+ * Storage versions with the same endpoint, region, role and ExternalId reach the store as
+ * the same principal, so one's client may read the other's objects for a server-side copy.
+ */
+export function copyScopeOf(config: S3Config): string {
+  return JSON.stringify([
+    config.endpoint ?? '',
+    config.region,
+    config.roleArn ?? '',
+    config.externalId ?? '',
+  ]);
 }

@@ -12,9 +12,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, StorageError } from '../../errors.js';
 import { assertObjectKey, assertObjectKeyPrefix, keySegmentProblem } from '../object-key.js';
-import type { ByteRange, ObjectInfo, PutOptions, StorageTarget } from '../storage-target.js';
+import type { ByteRange, ObjectInfo, PutOptions, Splice, StorageTarget } from '../storage-target.js';
 import { S3Crc32 } from './checksum.js';
 import { isObjectMissing, mapS3Error } from './s3-errors.js';
+import { COPY_PART_SIZE, FIRST_PART_BODY, putSpliced, type SpliceState } from './s3-splice.js';
 
 /**
  * How request checksums are handled.
@@ -36,6 +37,13 @@ export interface S3StorageTargetOptions {
    * the store. The bucket must have Object Lock enabled. Unset: nothing of it is sent.
    */
   objectLock?: { mode: S3ObjectLockMode };
+  /**
+   * Who this target reaches the store as (endpoint, region, principal). Targets of the
+   * same scope can copy between each other server-side (`putSpliced`); unset: never.
+   */
+  copyScope?: string;
+  /** Bytes per server-side copy part (at least S3's 5 MiB minimum). @defaultValue `COPY_PART_SIZE` (64 MiB) */
+  copyPartSize?: number;
 }
 
 export type S3ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
@@ -62,6 +70,13 @@ export class S3StorageTarget implements StorageTarget {
   /** Only with Object Lock: callers skip legal holds on targets without it. */
   readonly setLegalHold?: (key: string, on: boolean) => Promise<void>;
   readonly checkWorm?: () => Promise<void>;
+  readonly copyScope: string | undefined;
+  /** Only with a copy scope: server-side splices from targets of the same scope. */
+  readonly putSpliced?: (
+    key: string,
+    splice: Splice,
+    options?: PutOptions,
+  ) => Promise<ObjectInfo | undefined>;
 
   constructor(
     readonly client: S3Client,
@@ -76,6 +91,19 @@ export class S3StorageTarget implements StorageTarget {
       this.setLegalHold = (key, on) => this.#setLegalHold(key, on);
       this.checkWorm = () => this.#checkObjectLock();
     }
+    this.copyScope = options.copyScope;
+    if (this.copyScope !== undefined) {
+      const state: SpliceState = { unsupported: false, partSize: options.copyPartSize ?? COPY_PART_SIZE };
+      if (!Number.isSafeInteger(state.partSize) || state.partSize < FIRST_PART_BODY) {
+        throw new RangeError('copyPartSize must be at least 5 MiB');
+      }
+      this.putSpliced = (key, splice, opts) => putSpliced(this, state, key, splice, opts);
+    }
+  }
+
+  /** The object's key in the bucket: the tenant prefix and `key`, checked. */
+  objectKeyOf(key: string): string {
+    return this.prefix + assertObjectKey(key);
   }
 
   locationOf(key: string): string {
@@ -86,7 +114,7 @@ export class S3StorageTarget implements StorageTarget {
     const Key = this.#fullKey(key);
     const { signal, contentLength, contentType, metadata } = options;
     signal?.throwIfAborted();
-    const lock = this.#lockParams(options);
+    const lock = this.lockParams(options);
     // An abort destroys the body; lib-storage then fails the upload and aborts any multipart
     // upload before `done()` settles, so no part is left behind and nothing is committed.
     // (An abort arriving after the last byte was handed over races the commit, as anywhere.)
@@ -243,7 +271,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   /** Object Lock headers of a put: none without Object Lock, nor for a date already past. */
-  #lockParams(options: PutOptions) {
+  lockParams(options: PutOptions) {
     if (!this.objectLock) return {};
     const { retainUntil, legalHold } = options;
     return {
@@ -284,7 +312,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   #fullKey(key: string): string {
-    return this.prefix + assertObjectKey(key);
+    return this.objectKeyOf(key);
   }
 }
 
