@@ -13,6 +13,12 @@ export type PolicyStatement =
   | 's3-objects'
   /** Permissions policy: bucket actions, limited to the prefix by `s3:prefix`. */
   | 's3-bucket'
+  /**
+   * Permissions policy: reads of the bucket's configuration, on the bucket ARN. A statement
+   * of its own, without `s3:prefix`: that key applies only to listings, and a condition on a
+   * key the request does not carry would never match.
+   */
+  | 's3-bucket-config'
   /** Permissions and key policy: key use under `kms:EncryptionContext:custody:tenant`. */
   | 'kms-tenant-context'
   /** Permissions and key policy: key calls that carry no encryption context. */
@@ -26,6 +32,12 @@ export interface AwsApiCall {
   statement: PolicyStatement;
   /** Sent only when something else failed (provoked on purpose by the tests). */
   onlyOnFailure?: true;
+  /**
+   * Sent only for storage registered with this opt-in feature (`objectLock`: S3 Object Lock,
+   * WORM). Its actions are granted only by the policy generated for it, so the default
+   * policy stays least-privilege.
+   */
+  onlyWith?: 'objectLock';
   why: string;
 }
 
@@ -67,6 +79,20 @@ export const AWS_API_CALLS: readonly AwsApiCall[] = [
   },
   {
     service: 's3',
+    operation: 'UploadPartCopy',
+    iamAction: 's3:PutObject',
+    statement: 's3-objects',
+    why: 'rewrap and migrate copy all but the first part of a large recording inside the store (s3-splice.ts)',
+  },
+  {
+    service: 's3',
+    operation: 'UploadPartCopy',
+    iamAction: 's3:GetObject',
+    statement: 's3-objects',
+    why: 'the copy reads its source, the old object under the same prefix (or the old bucket of a migration)',
+  },
+  {
+    service: 's3',
     operation: 'AbortMultipartUpload',
     iamAction: 's3:AbortMultipartUpload',
     statement: 's3-objects',
@@ -101,6 +127,57 @@ export const AWS_API_CALLS: readonly AwsApiCall[] = [
     statement: 's3-bucket',
     why: 'StorageTarget.list under the tenant prefix (reconciling the bucket with the database)',
   },
+  // S3 Object Lock (WORM). AWS authorizes a put carrying Object Lock headers as s3:PutObject
+  // and, in addition, as the action of each header: the same operation appears again below
+  // with that second action.
+  {
+    service: 's3',
+    operation: 'PutObject',
+    iamAction: 's3:PutObjectRetention',
+    statement: 's3-objects',
+    onlyWith: 'objectLock',
+    why: 'a single-part put carries ObjectLockMode and ObjectLockRetainUntilDate (retention until expiry)',
+  },
+  {
+    service: 's3',
+    operation: 'CreateMultipartUpload',
+    iamAction: 's3:PutObjectRetention',
+    statement: 's3-objects',
+    onlyWith: 'objectLock',
+    why: 'a multipart upload carries the retention headers on its creation',
+  },
+  {
+    service: 's3',
+    operation: 'PutObject',
+    iamAction: 's3:PutObjectLegalHold',
+    statement: 's3-objects',
+    onlyWith: 'objectLock',
+    why: 'a recording under legal hold is put with ObjectLockLegalHoldStatus ON',
+  },
+  {
+    service: 's3',
+    operation: 'CreateMultipartUpload',
+    iamAction: 's3:PutObjectLegalHold',
+    statement: 's3-objects',
+    onlyWith: 'objectLock',
+    why: 'a multipart upload carries the legal hold header on its creation',
+  },
+  {
+    service: 's3',
+    operation: 'PutObjectLegalHold',
+    iamAction: 's3:PutObjectLegalHold',
+    statement: 's3-objects',
+    onlyWith: 'objectLock',
+    why: 'a legal hold set or released on a recording already stored',
+  },
+  {
+    service: 's3',
+    operation: 'GetObjectLockConfiguration',
+    iamAction: 's3:GetBucketObjectLockConfiguration',
+    statement: 's3-bucket-config',
+    onlyWith: 'objectLock',
+    why: 'the handshake checks that the bucket has Object Lock enabled',
+  },
   {
     service: 'kms',
     operation: 'GenerateDataKey',
@@ -131,29 +208,33 @@ export const AWS_API_CALLS: readonly AwsApiCall[] = [
   },
 ];
 
-/** The IAM actions each policy statement must grant, sorted and without duplicates. */
-export function iamActionsByStatement(
-  calls: readonly AwsApiCall[] = AWS_API_CALLS,
-): Record<PolicyStatement, string[]> {
-  const out: Record<PolicyStatement, Set<string>> = {
-    trust: new Set(),
-    's3-objects': new Set(),
-    's3-bucket': new Set(),
-    'kms-tenant-context': new Set(),
-    'kms-no-context': new Set(),
-  };
-  for (const call of calls) out[call.statement].add(call.iamAction);
-  const sorted = (set: Set<string>) => [...set].sort();
-  return {
-    trust: sorted(out.trust),
-    's3-objects': sorted(out['s3-objects']),
-    's3-bucket': sorted(out['s3-bucket']),
-    'kms-tenant-context': sorted(out['kms-tenant-context']),
-    'kms-no-context': sorted(out['kms-no-context']),
-  };
+/** Opt-in features whose calls to include; by default only the calls every registration makes. */
+export interface CallOptions {
+  /** Include the S3 Object Lock (WORM) calls. */
+  objectLock?: boolean;
 }
 
-/** The operations Custody calls on one service, e.g. `operationsOf('s3')`. */
-export function operationsOf(service: AwsApiCall['service']): string[] {
-  return AWS_API_CALLS.filter((c) => c.service === service).map((c) => c.operation);
+const included = (call: AwsApiCall, options: CallOptions) =>
+  call.onlyWith === undefined || options[call.onlyWith] === true;
+
+/**
+ * The IAM actions each policy statement must grant, sorted and without duplicates. A
+ * statement with no action is left out: IAM has no empty statement, so none is written.
+ */
+export function iamActionsByStatement(
+  calls: readonly AwsApiCall[] = AWS_API_CALLS,
+  options: CallOptions = {},
+): Partial<Record<PolicyStatement, string[]>> {
+  const out: Partial<Record<PolicyStatement, string[]>> = {};
+  for (const call of calls.filter((c) => included(c, options))) {
+    const actions = out[call.statement] ?? [];
+    if (!actions.includes(call.iamAction)) out[call.statement] = [...actions, call.iamAction].sort();
+  }
+  return out;
+}
+
+/** The operations Custody calls on one service, e.g. `operationsOf('s3')`, without duplicates. */
+export function operationsOf(service: AwsApiCall['service'], options: CallOptions = {}): string[] {
+  const calls = AWS_API_CALLS.filter((c) => c.service === service && included(c, options));
+  return [...new Set(calls.map((c) => c.operation))];
 }

@@ -179,6 +179,23 @@ describe('custody admin commands', { timeout: 120_000 }, () => {
     expect(JSON.parse(await readFile(path.join(out, 'key-policy-statement.json'), 'utf8'))).toEqual(
       setup.keyPolicyStatement,
     );
+    // With Object Lock: the WORM permissions policy, as the API generates it.
+    const worm = json(
+      await asOperator([
+        'storage',
+        'setup-templates',
+        '--tenant',
+        TENANT,
+        '--object-lock',
+        'GOVERNANCE',
+        '--json',
+      ]),
+    );
+    expect(worm).toEqual(
+      (await api(h, 'GET', `/v1/tenants/${TENANT}/storage/aws-setup?objectLock=GOVERNANCE`)).body,
+    );
+    expect(JSON.stringify(worm.permissionsPolicy)).toContain('s3:PutObjectRetention');
+    expect(JSON.stringify(setup.permissionsPolicy)).not.toContain('s3:PutObjectRetention');
   });
 
   it('creates API keys (the secret once, on stdout), lists and revokes them', async () => {

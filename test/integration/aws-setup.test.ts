@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { iamActionsByStatement } from '../../src/aws/api-calls.js';
 import { insertStorageVersion } from '../../src/db/storage-versions.js';
 import { setActiveStorageVersion } from '../../src/db/tenants.js';
 import { api, createKey, setupTenant } from '../support/client.js';
@@ -11,6 +12,21 @@ const KEY = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234
 const ROLE = 'arn:aws:iam::111122223333:role/custody-writer';
 const SLOT = '$' + '{';
 const UNFILLED = ['BucketName', 'KmsKeyArn', 'Partition', 'Prefix', 'RoleArn'];
+const FULL_QUERY = `?bucket=acme-recordings&prefix=tenants/acme&kmsKeyArn=${encodeURIComponent(KEY)}&roleArn=${encodeURIComponent(ROLE)}`;
+
+interface Statement {
+  Sid: string;
+  Action: string | string[];
+  Resource: string;
+}
+const statement = (policy: { Statement: Statement[] }, sid: string) =>
+  policy.Statement.find((st) => st.Sid === sid);
+const actionsOf = (policy: { Statement: Statement[] }) => policy.Statement.flatMap((st) => st.Action).sort();
+/** The permissions policy's actions, as declared for the calls Custody makes (KMS and S3). */
+const declaredActions = (objectLock: boolean) => {
+  const { trust: _t, ...rest } = iamActionsByStatement(undefined, { objectLock });
+  return Object.values(rest).flat().sort();
+};
 
 let h: Harness;
 const setupOf = (tenant: string, query = '', token?: string) =>
@@ -39,12 +55,12 @@ describe('aws-setup', () => {
 
   it('fills every document from the query, for the operator and for a tenant admin key', async () => {
     const { key } = await setupTenant(h, 'local-one'); // local storage: nothing to take from it
-    const q = `?bucket=acme-recordings&prefix=tenants/acme&kmsKeyArn=${encodeURIComponent(KEY)}&roleArn=${encodeURIComponent(ROLE)}`;
     for (const token of [undefined, await createKey(h, 'local-one', ['tenant:admin']), key]) {
-      const r = await setupOf('local-one', q, token);
+      const r = await setupOf('local-one', FULL_QUERY, token);
       expect(r.status, r.bytes.toString()).toBe(200);
       expect(r.bytes.toString()).not.toContain(SLOT);
       expect(r.body.missing).toEqual([]);
+      expect(actionsOf(r.body.permissionsPolicy)).toEqual(declaredActions(false));
       const [objects, listing, dataKeys] = r.body.permissionsPolicy.Statement;
       expect(objects.Resource).toBe('arn:aws:s3:::acme-recordings/tenants/acme/*');
       expect(listing.Condition.StringLike['s3:prefix']).toBe('tenants/acme/*');
@@ -79,9 +95,65 @@ describe('aws-setup', () => {
     expect(stored.status).toBe(200);
     expect(stored.body.missing).toEqual([]);
     expect(stored.body.permissionsPolicy.Statement[0].Resource).toBe('arn:aws:s3:::stored-bucket/calls/*');
+    // No objectLock in the stored config: the default policy, without the Object Lock actions.
+    expect(actionsOf(stored.body.permissionsPolicy)).toEqual(declaredActions(false));
     const overridden = await setupOf('s3-one', '?bucket=other-bucket&prefix=');
     expect(overridden.body.permissionsPolicy.Statement[0].Resource).toBe('arn:aws:s3:::other-bucket/*');
     expect(overridden.body.keyPolicyStatement[0].Principal.AWS).toBe(ROLE);
+  });
+
+  it('with ?objectLock, the permissions policy also grants the Object Lock calls', async () => {
+    await setupTenant(h, 'local-worm');
+    for (const mode of ['GOVERNANCE', 'COMPLIANCE']) {
+      const r = await setupOf('local-worm', `${FULL_QUERY}&objectLock=${mode}`);
+      expect(r.status, r.bytes.toString()).toBe(200);
+      expect(r.body.missing).toEqual([]);
+      const policy = r.body.permissionsPolicy;
+      expect(actionsOf(policy)).toEqual(declaredActions(true));
+      // A bucket action of its own: the s3:prefix condition of the listing does not apply to it.
+      expect(statement(policy, 'CustodyBucketObjectLockConfiguration')).toEqual({
+        Sid: 'CustodyBucketObjectLockConfiguration',
+        Effect: 'Allow',
+        Action: 's3:GetBucketObjectLockConfiguration',
+        Resource: 'arn:aws:s3:::acme-recordings',
+      });
+      expect(statement(policy, 'CustodyRecordingObjects')?.Resource).toBe(
+        'arn:aws:s3:::acme-recordings/tenants/acme/*',
+      );
+      expect(r.body.steps.join('\n')).toContain(`"objectLock":{"mode":"${mode}"}`);
+    }
+    const plain = await setupOf('local-worm', FULL_QUERY);
+    expect(actionsOf(plain.body.permissionsPolicy)).toEqual(declaredActions(false));
+    expect(statement(plain.body.permissionsPolicy, 'CustodyBucketObjectLockConfiguration')).toBeUndefined();
+  });
+
+  it('grants the Object Lock calls when the active s3 storage has objectLock', async () => {
+    await api(h, 'POST', '/v1/tenants', { json: { id: 's3-worm', name: 's3-worm', retention: 'P30D' } });
+    const v = await insertStorageVersion(h.ctx.db, {
+      tenantId: 's3-worm',
+      version: 1,
+      provider: 's3',
+      config: {
+        bucket: 'worm-bucket',
+        region: 'eu-west-1',
+        prefix: 'calls',
+        roleArn: ROLE,
+        kmsKeyArn: KEY,
+        objectLock: { mode: 'COMPLIANCE' },
+      },
+      secretCiphertext: null,
+      keyId: KEY,
+      handshake: { ok: true, steps: [] },
+    });
+    await setActiveStorageVersion(h.ctx.db, 's3-worm', v.version);
+    const stored = await setupOf('s3-worm');
+    expect(stored.status, stored.bytes.toString()).toBe(200);
+    expect(stored.body.missing).toEqual([]);
+    expect(actionsOf(stored.body.permissionsPolicy)).toEqual(declaredActions(true));
+    expect(statement(stored.body.permissionsPolicy, 'CustodyBucketObjectLockConfiguration')?.Resource).toBe(
+      'arn:aws:s3:::worm-bucket',
+    );
+    expect(stored.body.steps.join('\n')).toContain('"objectLock":{"mode":"COMPLIANCE"}');
   });
 
   it('documents its query parameters in /openapi.json', async () => {
@@ -91,6 +163,7 @@ describe('aws-setup', () => {
     expect(query.map((p: { name: string }) => p.name).sort()).toEqual([
       'bucket',
       'kmsKeyArn',
+      'objectLock',
       'prefix',
       'roleArn',
     ]);
@@ -106,6 +179,9 @@ describe('aws-setup', () => {
     ['a user ARN for roleArn', `?roleArn=${encodeURIComponent('arn:aws:iam::111122223333:user/x')}`],
     ['an unknown parameter', '?kmsKeyARN=x'],
     ['a repeated parameter', '?bucket=abc&bucket=abd'],
+    ['a lower-case Object Lock mode', '?objectLock=governance'],
+    ['an unknown Object Lock mode', '?objectLock=NONE'],
+    ['an empty Object Lock mode', '?objectLock='],
   ])('answers 400 for %s', async (_what, query) => {
     expectProblem(await setupOf('bare', query), 400, 'VALIDATION_FAILED');
   });

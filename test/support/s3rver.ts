@@ -33,8 +33,11 @@ const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 export interface S3rverHandle {
   endpoint: string;
   bucket: string;
-  /** A client for this server: path-style, the `S3RVER` key, checksums only when required. */
-  client(): S3Client;
+  /**
+   * A client for this server: path-style, the `S3RVER` key, checksums only when required.
+   * `endpoint`: reach it through a proxy in front of it instead.
+   */
+  client(endpoint?: string): S3Client;
   stop(): Promise<void>;
 }
 
@@ -55,10 +58,10 @@ export async function startS3rver(bucket = 'custody-test'): Promise<S3rverHandle
   return {
     endpoint,
     bucket,
-    client() {
+    client(via = endpoint) {
       const client = new S3Client({
         region: 'us-east-1',
-        endpoint,
+        endpoint: via,
         forcePathStyle: true,
         credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
         // With the defaults, s3rver stores a streamed body with its aws-chunked framing.

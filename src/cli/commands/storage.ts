@@ -97,6 +97,10 @@ export function storageCommand(program: Command): void {
       .option('--prefix <prefix>', 'key prefix in the bucket')
       .option('--kms-key-arn <arn>', 'the tenant’s KMS key')
       .option('--role-arn <arn>', 'the role Custody assumes')
+      .option(
+        '--object-lock <mode>',
+        'GOVERNANCE or COMPLIANCE: the S3 Object Lock (WORM) permissions policy',
+      )
       .option('--out-dir <dir>', `write ${Object.keys(POLICY_FILES).join(', ')} there`),
   ).action(
     async (
@@ -106,11 +110,18 @@ export function storageCommand(program: Command): void {
         prefix?: string;
         kmsKeyArn?: string;
         roleArn?: string;
+        objectLock?: string;
         outDir?: string;
       },
     ) => {
       const setup = await api.call<AwsSetup>('GET', tenantPath(opts.tenant, 'storage/aws-setup'), {
-        query: { bucket: opts.bucket, prefix: opts.prefix, kmsKeyArn: opts.kmsKeyArn, roleArn: opts.roleArn },
+        query: {
+          bucket: opts.bucket,
+          prefix: opts.prefix,
+          kmsKeyArn: opts.kmsKeyArn,
+          roleArn: opts.roleArn,
+          objectLock: opts.objectLock,
+        },
       });
       if (opts.outDir) {
         await mkdir(opts.outDir, { recursive: true });

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { AWS_API_CALLS } from '../../aws/api-calls.js';
 import { ROLE_ARN } from '../../aws/assume-role.js';
 import { KEY_ARN } from '../../keys/aws-kms/index.js';
-import { normalisePrefix } from '../../storage/s3/s3-storage-target.js';
+import { normalisePrefix, type S3ObjectLockMode } from '../../storage/s3/s3-storage-target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const policiesDir = path.resolve(
@@ -48,6 +49,9 @@ export const kmsKeyArn = z
 
 export const roleArn = z.string().regex(ROLE_ARN, 'arn:aws:iam::<12-digit account>:role/<name>');
 
+/** The S3 Object Lock mode of a WORM registration, as `objectLock.mode` of the s3 storage takes it. */
+export const objectLockMode = z.enum(['GOVERNANCE', 'COMPLIANCE'] satisfies S3ObjectLockMode[]);
+
 /** The `${Name}` placeholders of the templates in `policies/aws/`. */
 export const PLACEHOLDERS = [
   'TenantId',
@@ -69,6 +73,8 @@ export interface AwsSetupInput {
   prefix?: string | undefined;
   kmsKeyArn?: string | undefined;
   roleArn?: string | undefined;
+  /** Set for WORM storage: the permissions policy then also grants the Object Lock calls. */
+  objectLock?: S3ObjectLockMode | undefined;
 }
 
 // Built by concatenation so that no source line reads like a template literal by mistake.
@@ -112,7 +118,11 @@ export function awsSetup(input: AwsSetupInput) {
     RoleArn: input.roleArn,
   };
   const trustPolicy = fill(load('trust-policy.json'), values);
-  const permissionsPolicy = fill(load('permissions-policy.json'), values);
+  // Two templates rather than one edited in code: each is checked whole against the declared calls.
+  const permissionsPolicy = fill(
+    load(input.objectLock ? 'permissions-policy-object-lock.json' : 'permissions-policy.json'),
+    values,
+  );
   const keyPolicyStatement = fill(load('key-policy-statement.json'), values);
   const missing = [...unfilled([trustPolicy, permissionsPolicy, keyPolicyStatement], new Set())].sort();
   return {
@@ -126,9 +136,15 @@ export function awsSetup(input: AwsSetupInput) {
   };
 }
 
+/** The IAM actions only WORM storage needs, as declared with the calls that need them. */
+const OBJECT_LOCK_ACTIONS = [
+  ...new Set(AWS_API_CALLS.filter((c) => c.onlyWith === 'objectLock').map((c) => c.iamAction)),
+].sort();
+
 /** Short, ordered instructions; docs/aws-setup.md has the long form. */
 function stepsFor(input: AwsSetupInput, missing: string[]): string[] {
   const known = (v: string | undefined, fallback: string) => (v === undefined ? fallback : v);
+  const lock = input.objectLock === undefined ? '' : `,"objectLock":{"mode":"${input.objectLock}"}`;
   const steps: string[] = [];
   if (missing.includes('ConnectorPrincipal'))
     steps.push('Ask the operator to set CUSTODY_AWS_CONNECTOR_PRINCIPAL: the trust policy needs it.');
@@ -137,13 +153,22 @@ function stepsFor(input: AwsSetupInput, missing: string[]): string[] {
     steps.push(
       `Call this endpoint again with ?bucket=…&prefix=…&kmsKeyArn=…&roleArn=… to fill ${askable.map(slot).join(', ')}.`,
     );
+  if (input.objectLock === undefined)
+    steps.push(
+      'For WORM (S3 Object Lock), call this endpoint again with ?objectLock=GOVERNANCE or COMPLIANCE.',
+    );
+  const bucket = known(input.bucket, slot('BucketName'));
   steps.push(
-    `Create the S3 bucket ${known(input.bucket, slot('BucketName'))} (or choose one), with a lifecycle rule that aborts incomplete multipart uploads after 7 days.`,
+    input.objectLock === undefined
+      ? `Create the S3 bucket ${bucket} (or choose one), with a lifecycle rule that aborts incomplete multipart uploads after 7 days.`
+      : `Create the S3 bucket ${bucket} (or choose one) with Object Lock enabled (which turns on versioning), with a lifecycle rule that aborts incomplete multipart uploads after 7 days.`,
     `Create or choose a symmetric encryption KMS key (${known(input.kmsKeyArn, slot('KmsKeyArn'))}); give Custody its full key ARN, not an alias.`,
     `Create the IAM role ${known(input.roleArn, slot('RoleArn'))} with trustPolicy as its trust policy (it requires ExternalId ${input.externalId}).`,
-    'Attach permissionsPolicy to the role as an inline policy.',
+    input.objectLock === undefined
+      ? 'Attach permissionsPolicy to the role as an inline policy.'
+      : `Attach permissionsPolicy to the role as an inline policy; it includes the Object Lock actions (${OBJECT_LOCK_ACTIONS.join(', ')}).`,
     "Append the keyPolicyStatement statements to the key's key policy (after the role exists: KMS checks principals).",
-    `PUT /v1/tenants/${input.tenantId}/storage with {"provider":"s3","bucket":"${known(input.bucket, slot('BucketName'))}","region":"<bucket region>","prefix":"${known(input.prefix, slot('Prefix'))}","roleArn":"${known(input.roleArn, slot('RoleArn'))}","kmsKeyArn":"${known(input.kmsKeyArn, slot('KmsKeyArn'))}"}; a failed handshake step names what to fix.`,
+    `PUT /v1/tenants/${input.tenantId}/storage with {"provider":"s3","bucket":"${bucket}","region":"<bucket region>","prefix":"${known(input.prefix, slot('Prefix'))}","roleArn":"${known(input.roleArn, slot('RoleArn'))}","kmsKeyArn":"${known(input.kmsKeyArn, slot('KmsKeyArn'))}"${lock}}; a failed handshake step names what to fix.`,
   );
   return steps;
 }

@@ -59,7 +59,7 @@ const ADVICE: Record<string, string> = {
   EndpointNotAllowed: 'Use a public https endpoint, or ask the operator to allow this host.',
   // WORM (the `object-lock` and `immutability` steps)
   ObjectLockConfigurationNotFoundError:
-    'Enable Object Lock on the bucket (it can only be set at creation or via AWS support), or register without objectLock.',
+    'Enable Object Lock on the bucket (it needs versioning; an existing bucket can have it turned on in its properties), or register without objectLock.',
   'object-lock/AccessDenied':
     'Allow s3:GetBucketObjectLockConfiguration on the bucket, and s3:PutObjectRetention and ' +
     "s3:PutObjectLegalHold on the prefix, in the role's permissions policy (docs/aws-setup.md).",

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import type { Queryable } from '../../db/pool.js';
 import { getStorageVersion } from '../../db/storage-versions.js';
 import type { TenantRow } from '../../db/tenants.js';
-import { awsSetup, bucketName, keyPrefix, kmsKeyArn, roleArn } from '../../domain/storage/aws-setup.js';
+import {
+  awsSetup,
+  bucketName,
+  keyPrefix,
+  kmsKeyArn,
+  objectLockMode,
+  roleArn,
+} from '../../domain/storage/aws-setup.js';
 import { requireTenant } from '../../domain/tenants.js';
 import { defineRoute } from '../route.js';
 import * as s from '../schemas.js';
@@ -15,6 +22,8 @@ const awsSetupQuery = z.strictObject({
   prefix: keyPrefix.optional(),
   kmsKeyArn: kmsKeyArn.optional(),
   roleArn: roleArn.optional(),
+  /** WORM: the permissions policy then also grants the S3 Object Lock calls. */
+  objectLock: objectLockMode.optional(),
 });
 
 type Values = z.infer<typeof awsSetupQuery>;
@@ -36,6 +45,7 @@ async function activeS3Values(db: Queryable, tenant: TenantRow): Promise<Values>
     prefix: ok(keyPrefix, prefix),
     kmsKeyArn: ok(kmsKeyArn, c.kmsKeyArn),
     roleArn: ok(roleArn, c.roleArn),
+    objectLock: ok(objectLockMode, (c.objectLock as { mode?: unknown } | undefined)?.mode),
   };
 }
 
@@ -76,6 +86,7 @@ export const awsSetupRoutes = [
           prefix: query.prefix ?? stored.prefix,
           kmsKeyArn: query.kmsKeyArn ?? stored.kmsKeyArn,
           roleArn: query.roleArn ?? stored.roleArn,
+          objectLock: query.objectLock ?? stored.objectLock,
         }),
       };
     },

@@ -14,6 +14,7 @@ export const STATEMENT_OF_SID: Record<string, PolicyStatement> = {
   CustodyConnectorAssumeRole: 'trust',
   CustodyRecordingObjects: 's3-objects',
   CustodyListOwnPrefix: 's3-bucket',
+  CustodyBucketObjectLockConfiguration: 's3-bucket-config',
   CustodyDataKeysForThisTenant: 'kms-tenant-context',
   CustodyDescribeKey: 'kms-no-context',
   CustodyRoleDataKeysForThisTenant: 'kms-tenant-context',

@@ -146,6 +146,7 @@ describe('Dockerfile', () => {
       'bin/healthcheck.js',
       'policies/aws/trust-policy.json',
       'policies/aws/permissions-policy.json',
+      'policies/aws/permissions-policy-object-lock.json',
       'policies/aws/key-policy-statement.json',
     ])
       expect(existsSync(file), file).toBe(true);
