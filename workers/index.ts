@@ -4,6 +4,7 @@ import { performDelete } from '../src/domain/recordings/delete.js';
 import { runRetention } from '../src/domain/retention.js';
 import { startAuditCheckpoints } from '../src/jobs/audit-checkpoint.js';
 import { ingestFromInbox } from '../src/jobs/inbound.js';
+import { sweepLeftovers } from '../src/jobs/key-jobs/settle.js';
 import { keyJobWorker, resumeKeyJobs } from '../src/jobs/key-jobs/worker.js';
 import { startKeyHealthChecks } from '../src/jobs/key-health.js';
 import { resumeOffboarding } from '../src/jobs/offboarding/queue.js';
@@ -98,6 +99,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
       await reconcile(ctx);
       await resumeKeyJobs(ctx);
       await resumeOffboarding(ctx);
+      await sweepLeftovers(ctx);
       if (Date.now() - lastSweep > 10 * 60_000) {
         lastSweep = Date.now();
         await sweepSpool(ctx);

@@ -67,6 +67,12 @@ export const envSchema = z.object({
   CUSTODY_BLOCKED_RETRY_SECONDS: seconds(300),
   /** How often each tenant's key is checked (state, a test wrap); an unhealthy key pauses its transfers. */
   CUSTODY_KEY_HEALTH_INTERVAL_SECONDS: seconds(300),
+  /**
+   * After a rewrap, re-encryption or migration switches a recording to its new object, the
+   * old one is kept this long (a playback that opened it just before can finish), then the
+   * reconciler's sweep removes it. 0: removed at once.
+   */
+  CUSTODY_KEY_JOB_DELETE_GRACE_SECONDS: z.coerce.number().min(0).default(300),
   /** Rotation policy: an active storage version's key older than this is reported overdue. */
   CUSTODY_KEY_ROTATION_DAYS: z.coerce.number().positive().default(365),
   /** BullMQ job lock; a crashed worker's job is picked up again after about this long. */

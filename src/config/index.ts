@@ -48,6 +48,8 @@ export interface Config {
     blockedRetryMs: number;
     jobLockMs: number;
     keyHealthIntervalMs: number;
+    /** How long a relocated recording's old object is kept after the switch. */
+    keyJobDeleteGraceMs: number;
   };
   /** Rotation policy in days: `custody_key_rotation_overdue` compares the active key's age with it. */
   keyRotationDays: number;
@@ -182,6 +184,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       blockedRetryMs: e.CUSTODY_BLOCKED_RETRY_SECONDS * 1000,
       jobLockMs: e.CUSTODY_JOB_LOCK_MS,
       keyHealthIntervalMs: e.CUSTODY_KEY_HEALTH_INTERVAL_SECONDS * 1000,
+      keyJobDeleteGraceMs: e.CUSTODY_KEY_JOB_DELETE_GRACE_SECONDS * 1000,
     },
     keyRotationDays: e.CUSTODY_KEY_ROTATION_DAYS,
     webhooks: {

@@ -224,18 +224,34 @@ export async function setItemState(
 }
 
 /**
- * Items that may have left an object behind: `switched` ones of any job (the old object),
- * and `copying` ones of jobs no longer running (their new object). A running job's
- * `copying` items are redone by that job itself.
+ * Items that may have left an object behind: `switched` ones of any job (the old object)
+ * switched at least `graceMs` ago, and `copying` ones of jobs no longer running (their new
+ * object). A running job's `copying` items are redone by that job itself.
  */
-export async function unsettledItems(db: Queryable, tenantId: string): Promise<KeyJobItemRow[]> {
+export async function unsettledItems(db: Queryable, tenantId: string, graceMs = 0): Promise<KeyJobItemRow[]> {
   const r = await db.query<KeyJobItemRow>(
     `SELECT i.* FROM key_job_items i JOIN key_jobs j ON j.id = i.job_id
-      WHERE i.tenant_id = $1 AND (i.state = 'switched' OR (i.state = 'copying' AND j.status <> 'running'))
+      WHERE i.tenant_id = $1 AND ${unsettled('$2')}
       ORDER BY i.updated_at`,
-    [tenantId],
+    [tenantId, graceMs / 1000],
   );
   return r.rows;
+}
+
+/** The condition of `unsettledItems`, with the grace in seconds as parameter `grace`. */
+const unsettled = (
+  grace: string,
+) => `((i.state = 'switched' AND i.updated_at <= now() - make_interval(secs => ${grace}))
+  OR (i.state = 'copying' AND j.status <> 'running'))`;
+
+/** Tenants with leftovers due for removal (see `unsettledItems`). */
+export async function tenantsWithLeftovers(db: Queryable, graceMs: number): Promise<string[]> {
+  const r = await db.query<{ tenant_id: string }>(
+    `SELECT DISTINCT i.tenant_id FROM key_job_items i JOIN key_jobs j ON j.id = i.job_id
+      WHERE i.state IN ('switched', 'copying') AND ${unsettled('$1')}`,
+    [graceMs / 1000],
+  );
+  return r.rows.map((row) => row.tenant_id);
 }
 
 /** Whether any recording row points at this object: then it is live and must never be deleted. */

@@ -65,6 +65,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     CUSTODY_DATA_DIR: dataDir,
     CUSTODY_JOB_LOCK_MS: '2000',
     CUSTODY_RECONCILE_INTERVAL_SECONDS: '1',
+    // Old objects go as soon as a key job switches a recording (the grace has its own test).
+    CUSTODY_KEY_JOB_DELETE_GRACE_SECONDS: '0',
     // Worker children pick a free port for their metrics endpoint.
     CUSTODY_WORKER_METRICS_PORT: '0',
     LOG_LEVEL: 'silent',

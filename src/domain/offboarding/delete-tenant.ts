@@ -19,6 +19,7 @@ import {
 import { transaction } from '../../db/pool.js';
 import { getTenant } from '../../db/tenants.js';
 import { AppError, conflict, notFound, StorageError } from '../../errors.js';
+import { settleLeftovers } from '../../jobs/key-jobs/settle.js';
 import { crashPoint } from '../../jobs/crash-point.js';
 import { enqueueOffboarding } from '../../jobs/offboarding/queue.js';
 import { appendAudit } from '../audit.js';
@@ -163,6 +164,10 @@ export async function runTenantDeletion(ctx: Context, tenantId: string, signal?:
   try {
     if (d.phase === 'deleting') {
       await deleteEveryRecording(ctx, d, signal);
+      // Old copies that key jobs keep for a playback grace go now too (nobody plays any more).
+      const left = await settleLeftovers(ctx, tenantId, 0);
+      if (left > 0)
+        ctx.log.warn({ tenantId, left }, 'tenant deletion: old key-job copies the storage refused to delete');
       await issueCertificate(ctx, tenantId);
       crashPoint(ctx.config.crashAt, TENANT_DELETE_CRASH.afterCertificate);
     }

@@ -217,6 +217,9 @@ export async function relocateOne(
 
   countBytes(ctx, job, size, info.copiedRanges);
   crashPoint(ctx.config.crashAt, KEY_JOB_CRASH.afterSwitch);
+  // A playback that opened the old object just before the switch may still be reading it:
+  // the item stays `switched` and the sweep removes the old object once the grace is over.
+  if (ctx.config.worker.keyJobDeleteGraceMs > 0) return 'done';
   try {
     await removeUnlessLive(ctx, source, from.key);
     await setItemState(ctx.db, job.id, r.id, 'done');
