@@ -20,7 +20,16 @@ export interface AzureBlobConfig {
   credential: TokenCredential | StorageSharedKeyCredential;
   /** Version-level immutability (WORM) for recordings; the container must support it. */
   immutability?: { mode: AzureImmutabilityMode };
+  /**
+   * Who `credential` is (authority, directory, client): versions of the same scope may copy
+   * each other's blobs server-side, the service reading the source with this principal's
+   * token. Unset (or a shared key): no server-side copy.
+   */
+  copyScope?: string;
 }
+
+/** The scope of Azure Storage tokens, for the copy source's authorization. */
+const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 
 /**
  * `StoragePipelineOptions` plus `agent`: the storage clients pass their options on to
@@ -63,6 +72,18 @@ export class AzureBlobStorageFactory implements StorageTargetFactory<AzureBlobCo
     return new AzureBlobStorageTarget(service.getContainerClient(config.container), {
       prefix: config.prefix ?? '',
       ...(config.immutability ? { immutability: config.immutability } : {}),
+      ...copyOptions(config),
     });
   }
+}
+
+function copyOptions(config: AzureBlobConfig) {
+  const { credential, copyScope } = config;
+  if (copyScope === undefined || !('getToken' in credential)) return {};
+  const sourceToken = async () => {
+    const token = await credential.getToken(STORAGE_SCOPE);
+    if (!token) throw new Error('the service principal returned no storage token');
+    return token.token;
+  };
+  return { copy: { scope: copyScope, sourceToken } };
 }

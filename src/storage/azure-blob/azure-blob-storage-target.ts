@@ -2,8 +2,9 @@ import { Readable, addAbortSignal } from 'node:stream';
 import type { BlobImmutabilityPolicy, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { ObjectNotFoundError, StorageError } from '../../errors.js';
 import { assertObjectKey, assertObjectKeyPrefix, keySegmentProblem } from '../object-key.js';
-import type { ByteRange, ObjectInfo, PutOptions, StorageTarget } from '../storage-target.js';
+import type { ByteRange, ObjectInfo, PutOptions, Splice, StorageTarget } from '../storage-target.js';
 import { azureCodeOf, isBlobMissing, mapAzureError } from './azure-errors.js';
+import { type AzureSpliceState, COPY_BLOCK_SIZE, putSpliced } from './azure-splice.js';
 import { blockIdsFor, md5Of, newTally, readBlocks } from './blocks.js';
 
 /** Block size and parallelism of uploads: at most about (in flight + 1) × block size buffered. */
@@ -22,6 +23,12 @@ export interface AzureBlobStorageTargetOptions {
    * legal holds are set on the store. The container must support it. Unset: nothing of it is sent.
    */
   immutability?: { mode: AzureImmutabilityMode };
+  /**
+   * Server-side copy (`putSpliced`) between targets of the same scope, the same service
+   * principal: its name, and how to get the bearer token with which the service reads the
+   * source. Unset: never.
+   */
+  copy?: { scope: string; sourceToken: () => Promise<string>; blockSize?: number };
 }
 
 export type AzureImmutabilityMode = 'Unlocked' | 'Locked';
@@ -48,6 +55,13 @@ export class AzureBlobStorageTarget implements StorageTarget {
   /** Only with immutability: callers skip legal holds on targets without it. */
   readonly setLegalHold?: (key: string, on: boolean) => Promise<void>;
   readonly checkWorm?: () => Promise<void>;
+  readonly copyScope: string | undefined;
+  /** Only with `copy`: server-side splices from targets of the same scope. */
+  readonly putSpliced?: (
+    key: string,
+    splice: Splice,
+    options?: PutOptions,
+  ) => Promise<ObjectInfo | undefined>;
 
   constructor(
     readonly container: ContainerClient,
@@ -61,6 +75,25 @@ export class AzureBlobStorageTarget implements StorageTarget {
       this.setLegalHold = (key, on) => this.#setLegalHold(key, on);
       this.checkWorm = () => this.#checkImmutability();
     }
+    this.copyScope = options.copy?.scope;
+    if (options.copy) {
+      const state: AzureSpliceState = {
+        unsupported: false,
+        blockSize: options.copy.blockSize ?? COPY_BLOCK_SIZE,
+        sourceToken: options.copy.sourceToken,
+      };
+      this.putSpliced = (key, splice, opts) => putSpliced(this, state, key, splice, opts);
+    }
+  }
+
+  /** The blob's name in the container: the tenant prefix and `key`, checked. */
+  objectKeyOf(key: string): string {
+    return this.prefix + assertObjectKey(key);
+  }
+
+  /** Metadata as Azure stores it (see `azureMetadata`). */
+  metadataOf(metadata: Record<string, string>): Record<string, string> {
+    return azureMetadata(metadata);
   }
 
   locationOf(key: string): string {
@@ -78,7 +111,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
     const abortSignal = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
     const tally = newTally();
     // Put Blob and Put Block List both take the policy and hold: the version is born WORM.
-    const common = { metadata: metadata && azureMetadata(metadata), abortSignal, ...this.#worm(options) };
+    const common = { metadata: metadata && azureMetadata(metadata), abortSignal, ...this.wormOf(options) };
     const headers = contentType ? { blobContentType: contentType } : {};
     try {
       const blocks = readBlocks(source, this.#blockSize, tally, contentLength);
@@ -257,7 +290,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   /** Immutability options of a put: none without immutability, nor for a date already past. */
-  #worm(options: PutOptions): { immutabilityPolicy?: BlobImmutabilityPolicy; legalHold?: boolean } {
+  wormOf(options: PutOptions): { immutabilityPolicy?: BlobImmutabilityPolicy; legalHold?: boolean } {
     if (!this.immutability) return {};
     const { retainUntil, legalHold } = options;
     return {
@@ -294,7 +327,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   #fullKey(key: string): string {
-    return this.prefix + assertObjectKey(key);
+    return this.objectKeyOf(key);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { mapLimited } from '../../util/map-limited.js';
 import { IntegrityError, ObjectNotFoundError, StorageError } from '../../errors.js';
 import type { ByteRange, ObjectInfo, PutOptions, Splice } from '../storage-target.js';
 import { httpStatusOf, isObjectMissing, mapS3Error } from './s3-errors.js';
@@ -289,33 +290,4 @@ async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   if (ra.status === 'rejected') throw ra.reason;
   if (rb.status === 'rejected') throw rb.reason;
   return [ra.value, rb.value];
-}
-
-/**
- * `fn` over `items`, at most `limit` at once, results in order. After a failure no new
- * item starts, and it rejects once the ones in flight have ended.
- */
-async function mapLimited<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (next < items.length && !failed) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const lanes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, lane));
-  const rejected = lanes.find((l) => l.status === 'rejected');
-  if (rejected) throw (rejected as PromiseRejectedResult).reason;
-  return out;
 }

@@ -118,6 +118,8 @@ export function azurePlan(entra: EntraOptions): ProviderPlan {
       prefix: c.prefix,
       credential: credentialOf(connection),
       ...(c.immutability !== undefined ? { immutability: c.immutability } : {}),
+      // The same service principal on both sides: Azure may read one version's blobs for the other's.
+      copyScope: JSON.stringify([entra.authorityHost ?? '', c.entraTenantId, c.clientId]),
     }),
     keyConfig: (c, connection) => ({ keyId: c.keyId, credential: credentialOf(connection) }),
     urls: (r): Record<string, string> => ({ accountUrl: String(r.accountUrl), keyId: String(r.keyId) }),
