@@ -11,7 +11,7 @@ export interface BlockCopy {
 }
 
 /**
- * Azurite with Put Block From URL, which it answers NotImplemented, added in front of it the
+ * Azurite with Put Block From URL, which it answers APINotImplemented, added in front of it the
  * way the service does it: the source is read from Azurite with the request's own
  * `x-ms-copy-source-authorization` (so a principal that may not read the source gets the
  * store's refusal, as on Azure) and the bytes are staged as the named block of the

@@ -19,7 +19,7 @@ import { blockIdsFor, md5Of } from './blocks.js';
  * Uncommitted blocks are invisible and discarded by the service.
  *
  * Only between targets of the same copy scope (the same principal). A store without Put
- * Block From URL (Azurite answers NotImplemented) or a source it may not read makes the
+ * Block From URL (Azurite answers APINotImplemented) or a source it may not read makes the
  * target remember, and every later splice resolves `undefined` at once: the caller streams.
  */
 
