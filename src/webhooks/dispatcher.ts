@@ -16,6 +16,7 @@
 import type { Context } from '../context.js';
 import type { DbClient } from '../db/pool.js';
 import {
+  deactivateEndpoint,
   endpointsWithWork,
   getEndpointById,
   getEndpointSecret,
@@ -143,8 +144,28 @@ class Turn {
       const head = pending.find((d) => d.event_type !== PING_EVENT);
       if (head) {
         if (!isDue(head) || !(await this.#attempt(endpoint, head))) return;
-      } else if (!(await this.#queueNext(endpoint))) return;
+      } else if (!(await this.#queueNext(endpoint))) {
+        await this.#retireIfTenantDeleted(endpoint);
+        return;
+      }
     }
+  }
+
+  /**
+   * Caught up with a deleted tenant's chain (its `tenant.deleted` and everything before it
+   * offered): the endpoint is retired and its secret forgotten, as the tenant's storage
+   * credentials were. Nothing is appended to a deleted tenant's chain, so nothing is missed.
+   */
+  async #retireIfTenantDeleted(endpoint: WebhookEndpointRow): Promise<void> {
+    const tenant = await this.db.query<{ status: string }>('SELECT status FROM tenants WHERE id = $1', [
+      endpoint.tenant_id,
+    ]);
+    if (tenant.rows[0]?.status !== 'deleted') return;
+    await deactivateEndpoint(this.db, endpoint.tenant_id, this.id, 'tenant deleted');
+    this.ctx.log.info(
+      { tenantId: endpoint.tenant_id, webhookId: this.id },
+      'webhook retired: tenant deleted',
+    );
   }
 
   #spent() {

@@ -12,6 +12,8 @@ export const WEBHOOK_EVENTS = [
   'key.pending_deletion',
   'key.healthy',
   'storage.activated',
+  /** The tenant's deletion completed (its certificate issued): the last event it receives. */
+  'tenant.deleted',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

@@ -28,6 +28,7 @@ const ALL_EVENTS = [
   'key.pending_deletion',
   'key.healthy',
   'storage.activated',
+  'tenant.deleted',
 ];
 
 let h: Harness;
@@ -283,6 +284,36 @@ describe('webhooks', () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe('a deleted tenant', () => {
+  it('receives its last events (recording.deleted, tenant.deleted); then the endpoint is retired, its secret forgotten', async () => {
+    const tenant = 'wh-deleted';
+    const { key: tenantKey } = await setupTenant(h, tenant);
+    const hook = await createWebhook('/leaving', ['recording.deleted', 'tenant.deleted'], tenant);
+    const posted = await postRecording(h, tenantKey, AUDIO, { callId: 'leaving' });
+    await waitForStatus(h, tenantKey, posted.body.id, ['stored']);
+
+    const del = await api(h, 'DELETE', `/v1/tenants/${tenant}`, { json: { confirm: tenant } });
+    expect(del.status, del.bytes.toString()).toBe(202);
+    const endpoint = await waitUntil('the endpoint retired', async () => {
+      const row = (
+        await h.ctx.db.query<{ active: boolean; disabled_reason: string; secret_ciphertext: Buffer | null }>(
+          'SELECT active, disabled_reason, secret_ciphertext FROM webhook_endpoints WHERE id = $1',
+          [hook.id],
+        )
+      ).rows[0]!;
+      return row.active ? undefined : row;
+    });
+    expect(endpoint).toEqual({ active: false, disabled_reason: 'tenant deleted', secret_ciphertext: null });
+    const got = rx.on('/leaving');
+    expect(got.map((w) => [w.body.type, w.body.target])).toEqual([
+      ['recording.deleted', `recording:${posted.body.id}`],
+      ['tenant.deleted', `tenant:${tenant}`],
+    ]);
+    for (const w of got) expectSigned(w, hook.secret, hook.id);
+    expect(got[1]!.body.data).toMatchObject({ recordings: 1 });
   });
 });
 

@@ -107,10 +107,13 @@ describe('Azure server-side splice: when it declines', () => {
     await putSource(target, size);
     // No head to stage: the first PUT is the Put Block From URL, and the store refuses it.
     proxy.failNext('PUT', 'InvalidHeaderValue', 400);
-    const err = await target.putSpliced!('new.esdk', {
+    const err = (await target.putSpliced!('new.esdk', {
       ...spliceOf(target, size),
       head: Buffer.alloc(0),
-    }).catch((e: unknown) => e as Error & { code: string; cause: any });
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { code: string; cause: any };
     expect(err).toMatchObject({ code: 'InvalidHeaderValue' });
     const sent = err.cause.request.headers.toJSON();
     expect(sent['x-ms-copy-source']).toContain('src.esdk');
