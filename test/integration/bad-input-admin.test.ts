@@ -181,6 +181,7 @@ const CASES: { name: string; status: number; code: string; call: () => Call }[] 
         { objectLock: {} },
         { objectLock: true },
         { objectLock: { mode: 'COMPLIANCE', days: 30 } },
+        { objectLock: { mode: 'GOVERNANCE' }, checksumMode: 'when-required' },
         { endpoint: 42 },
         { accessKeyId: 'AKIA...' },
         { bucket: undefined },

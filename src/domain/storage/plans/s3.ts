@@ -26,7 +26,13 @@ export const s3Request = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  // S3 refuses an Object Lock put without a checksum: without this every locked recording
+  // would fail at the store, not here.
+  .refine((r) => !(r.objectLock && r.checksumMode === 'when-required'), {
+    message: 'objectLock needs checksumMode "default": S3 refuses locked puts without a checksum',
+    path: ['checksumMode'],
+  });
 
 type S3Request = z.infer<typeof s3Request>;
 
