@@ -17,7 +17,12 @@ import {
 } from '../db/recordings.js';
 import { appendAudit } from '../domain/audit.js';
 import { metadataDocument } from '../domain/recordings/metadata-document.js';
-import { encodeSidecar, putSidecar, removeSidecars } from '../domain/recordings/metadata-sidecar.js';
+import {
+  encodeSidecar,
+  putSidecar,
+  removeSidecars,
+  setStoredLegalHold,
+} from '../domain/recordings/metadata-sidecar.js';
 import { objectContext } from '../domain/recordings/open-stored.js';
 import { WAV_HEAD_BYTES } from '../domain/recordings/wav.js';
 import type { ResolvedStorage } from '../domain/storage/resolver.js';
@@ -175,14 +180,10 @@ async function deliverSpooled(
   const doc = metadataDocument(r, storedAt, start);
   start.fill(0);
   if (sidecar !== 'off')
-    await putSidecar(
-      storage.target,
-      key,
-      r.id,
-      await encodeSidecar(doc, capture?.materials()),
-      undefined,
-      r.expires_at,
-    );
+    await putSidecar(storage.target, key, r.id, await encodeSidecar(doc, capture?.materials()), undefined, {
+      retainUntil: r.expires_at,
+      legalHold: r.legal_hold,
+    });
   crashPoint(ctx.config.crashAt, CRASH.afterStore);
 
   const stored = await transaction(ctx.db, async (tx) => {
@@ -190,9 +191,7 @@ async function deliverSpooled(
     // once a recording is stored): bring the store in line under the row lock, before the
     // row says stored, so the route and this never disagree. A failure rolls back and retries.
     const now = await lockRecording(tx, r.id);
-    if (now && now.legal_hold !== r.legal_hold && storage.target.setLegalHold) {
-      await storage.target.setLegalHold(key, now.legal_hold);
-    }
+    if (now && now.legal_hold !== r.legal_hold) await setStoredLegalHold(storage.target, key, now.legal_hold);
     const ok = await markStored(tx, r.id, {
       storageVersion: storage.version,
       objectKey: key,

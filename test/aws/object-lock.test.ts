@@ -179,9 +179,9 @@ describe('S3 Object Lock (WORM) end to end', () => {
     await waitForAll(h, t.key, [held.id], ['stored']);
     const { audio, sidecar, expiresAt } = await keysOf(held.id);
     expect(lockOf(audio)).toEqual(retained(expiresAt, true));
-    // The sidecar gets the retention, never a hold.
-    expect(lockOf(sidecar)).toEqual(retained(expiresAt, false));
-    // The hold rode on the put: no PutObjectLegalHold was needed afterwards.
+    // The sidecar holds personal data too: held with the audio.
+    expect(lockOf(sidecar)).toEqual(retained(expiresAt, true));
+    // The hold rode on both puts: no PutObjectLegalHold was needed afterwards.
     expect(lockProxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('legal-hold'))).toEqual([]);
     await expectPlays(held);
   });
@@ -203,13 +203,13 @@ describe('S3 Object Lock (WORM) end to end', () => {
     }
   });
 
-  it('the legal-hold route sets the hold on the stored audio object, and releasing clears it', async () => {
+  it('the legal-hold route sets the hold on the stored audio object and its sidecar, and releasing clears both', async () => {
     const r = recs[0]!;
     const { audio, sidecar, expiresAt } = await keysOf(r.id);
     const on = await putHold(r.id, true);
     expect(on.status, on.bytes.toString()).toBe(200);
     expect(lockOf(audio)).toEqual(retained(expiresAt, true));
-    expect(lockOf(sidecar)).toEqual(retained(expiresAt, false));
+    expect(lockOf(sidecar)).toEqual(retained(expiresAt, true));
     expect(
       (await s3.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: audio }))).LegalHold?.Status,
     ).toBe('ON');
@@ -221,6 +221,7 @@ describe('S3 Object Lock (WORM) end to end', () => {
     expect(off.status, off.bytes.toString()).toBe(200);
     expect(off.body).toMatchObject({ legalHold: false });
     expect(lockOf(audio)).toEqual(retained(expiresAt, false));
+    expect(lockOf(sidecar)).toEqual(retained(expiresAt, false));
     expect(
       (await s3.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: audio }))).LegalHold?.Status,
     ).toBe('OFF');
@@ -256,7 +257,7 @@ describe('S3 Object Lock (WORM) end to end', () => {
       expect(now.object_key.endsWith(`${r.id}.v2.esdk`)).toBe(true);
       const { audio, sidecar, expiresAt } = await keysOf(r.id);
       expect(lockOf(audio), `lock of ${audio}`).toEqual(retained(expiresAt, now.legal_hold));
-      expect(lockOf(sidecar), `lock of ${sidecar}`).toEqual(retained(expiresAt, false));
+      expect(lockOf(sidecar), `lock of ${sidecar}`).toEqual(retained(expiresAt, now.legal_hold));
 
       // The old object and its sidecar left view, but S3 kept their locked versions.
       const old = before.get(r.id)!;

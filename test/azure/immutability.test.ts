@@ -143,7 +143,7 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
     expect((await playBack(h, t.key, plain.id)).equals(plain.audio)).toBe(true);
   });
 
-  it('sets and releases the legal hold of a stored recording on its audio blob', async () => {
+  it('sets and releases the legal hold of a stored recording on its audio blob and its sidecar', async () => {
     const r = await row(h, plain.id);
     const audioBlob = blobOf(t, r.object_key);
     const policy = { until: policyUntil(r.expires_at), mode: 'Unlocked' };
@@ -152,6 +152,7 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
     expect(on.status, on.bytes.toString()).toBe(200);
     expect(on.body).toMatchObject({ legalHold: true, legalHoldReason: 'litigation 42' });
     expect(proxy.lockOf(t.container, audioBlob)).toEqual({ ...policy, legalHold: true });
+    expect(proxy.lockOf(t.container, sidecarOf(audioBlob))).toEqual({ ...policy, legalHold: true });
     const refused = await api(h, 'DELETE', `/v1/recordings/${plain.id}`, { token: t.key });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('LEGAL_HOLD');
@@ -160,7 +161,6 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
     expect(off.status, off.bytes.toString()).toBe(200);
     expect(off.body.legalHold).toBe(false);
     expect(proxy.lockOf(t.container, audioBlob)).toEqual({ ...policy, legalHold: false });
-    // The sidecar carries the retention only: holds are set on the audio.
     expect(proxy.lockOf(t.container, sidecarOf(audioBlob))).toEqual({ ...policy, legalHold: false });
   });
 
@@ -177,11 +177,13 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
     await waitForAll(h, t.key, [held.id], ['stored']);
     const r = await row(h, held.id);
     const audioBlob = blobOf(t, r.object_key);
-    expect(proxy.lockOf(t.container, audioBlob)).toEqual({
-      until: policyUntil(r.expires_at),
-      mode: 'Unlocked',
-      legalHold: true,
-    });
+    for (const blob of [audioBlob, sidecarOf(audioBlob)]) {
+      expect(proxy.lockOf(t.container, blob), blob).toEqual({
+        until: policyUntil(r.expires_at),
+        mode: 'Unlocked',
+        legalHold: true,
+      });
+    }
     const requests = proxy.requests.filter((q) => q.path.includes(`/${held.id}.esdk`));
     // Committed as a block list that carried the hold: no Set Legal Hold afterwards.
     expect(requests.some((q) => q.method === 'PUT' && q.path.includes('comp=blocklist'))).toBe(true);
@@ -231,7 +233,7 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
       });
       expect(proxy.lockOf(t.container, sidecarOf(blob)), `new sidecar of ${rec.id}`).toEqual({
         ...policy,
-        legalHold: false,
+        legalHold: old.hold,
       });
       // The old blobs left the listing, and Azure kept them as previous versions, locked as they were.
       expect(names).toEqual(expect.arrayContaining([blob, sidecarOf(blob)]));

@@ -4,6 +4,7 @@ import { transaction } from '../../db/pool.js';
 import { getRecording, lockRecording, requeueBlocked, setLegalHold } from '../../db/recordings.js';
 import { conflict, notFound } from '../../errors.js';
 import { appendAudit } from '../audit.js';
+import { setStoredLegalHold } from './metadata-sidecar.js';
 import { type RecordingView, recordingView } from './view.js';
 
 export async function putLegalHold(
@@ -29,7 +30,7 @@ export async function putLegalHold(
     // hold from the transfer (in the put, or under this same lock before it is marked stored).
     if (r.status === 'stored' && r.storage_version !== null && r.object_key) {
       const { target } = await ctx.storage.resolve(r.tenant_id, r.storage_version);
-      if (target.setLegalHold) await target.setLegalHold(r.object_key, hold);
+      await setStoredLegalHold(target, r.object_key, hold);
     }
     await setLegalHold(tx, r.id, hold, reason ?? null);
     await appendAudit(tx, r.tenant_id, {

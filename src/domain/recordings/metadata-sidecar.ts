@@ -48,12 +48,16 @@ export async function putSidecar(
   recordingId: string,
   sidecar: SidecarObject,
   signal?: AbortSignal,
-  /** WORM retention, as the audio's: a WORM target keeps the sidecar until then too. */
-  retainUntil?: Date,
+  /**
+   * WORM retention and legal hold, as the audio's: the sidecar holds personal data too, so a
+   * WORM target keeps it as long as the audio.
+   */
+  worm: { retainUntil?: Date; legalHold?: boolean } = {},
 ): Promise<string> {
   const key = metadataKeyFor(audioKey, sidecar.encrypted);
   const info = await target.put(key, Readable.from([sidecar.bytes]), {
-    ...(retainUntil ? { retainUntil } : {}),
+    ...(worm.retainUntil ? { retainUntil: worm.retainUntil } : {}),
+    ...(worm.legalHold ? { legalHold: true } : {}),
     contentLength: sidecar.bytes.length,
     contentType: sidecar.encrypted ? 'application/vnd.custody.esdk' : 'application/json',
     metadata: sidecar.encrypted
@@ -95,6 +99,23 @@ export async function readSidecar(
     }
   }
   return undefined;
+}
+
+/**
+ * Sets or releases the WORM legal hold of a stored recording: its audio object first, then
+ * whichever sidecar is beside it. Nothing on targets without WORM.
+ */
+export async function setStoredLegalHold(
+  target: StorageTarget,
+  audioKey: string,
+  on: boolean,
+): Promise<void> {
+  if (!target.setLegalHold) return;
+  await target.setLegalHold(audioKey, on);
+  for (const encrypted of [true, false]) {
+    const key = metadataKeyFor(audioKey, encrypted);
+    if (await target.head(key)) await target.setLegalHold(key, on);
+  }
 }
 
 /** Removes both possible sidecars of `audioKey` (a missing one is fine). */

@@ -11,7 +11,12 @@ import {
 import { transaction } from '../../db/pool.js';
 import { getRecording, lockRecording, type RecordingRow } from '../../db/recordings.js';
 import { appendAudit } from '../../domain/audit.js';
-import { putSidecar, readSidecar, removeSidecars } from '../../domain/recordings/metadata-sidecar.js';
+import {
+  putSidecar,
+  readSidecar,
+  removeSidecars,
+  setStoredLegalHold,
+} from '../../domain/recordings/metadata-sidecar.js';
 import type { ResolvedStorage } from '../../domain/storage/resolver.js';
 import { IntegrityError, StorageError } from '../../errors.js';
 import { InvalidObjectKeyError } from '../../storage/object-key.js';
@@ -147,7 +152,10 @@ export async function relocateOne(
       // Beside the new object before the switch: removing the new object (failure,
       // cancel, leftovers) removes its sidecar too.
       if (obj.sidecar)
-        await putSidecar(target.target, toKey, r.id, await obj.sidecar(), signal, r.expires_at);
+        await putSidecar(target.target, toKey, r.id, await obj.sidecar(), signal, {
+          retainUntil: r.expires_at,
+          legalHold: r.legal_hold,
+        });
     } finally {
       obj.dispose();
     }
@@ -162,9 +170,7 @@ export async function relocateOne(
         return 'gone';
       }
       // A hold set or released since the read: the new object follows the row (WORM stores).
-      if (now.legal_hold !== r.legal_hold && to.target.setLegalHold) {
-        await to.target.setLegalHold(toKey, now.legal_hold);
-      }
+      if (now.legal_hold !== r.legal_hold) await setStoredLegalHold(to.target, toKey, now.legal_hold);
       await relocateRecording(tx, r.id, from, {
         version: to.version,
         key: toKey,
