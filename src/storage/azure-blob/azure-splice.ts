@@ -1,5 +1,6 @@
 import { mapLimited } from '../../util/map-limited.js';
-import { IntegrityError, ObjectNotFoundError, StorageError } from '../../errors.js';
+import { pinnedEtag } from '../splice-source.js';
+import { ObjectNotFoundError, StorageError } from '../../errors.js';
 import type { ByteRange, ObjectInfo, PutOptions, Splice } from '../storage-target.js';
 import type { AzureBlobStorageTarget } from './azure-blob-storage-target.js';
 import { azureCodeOf, isBlobMissing, mapAzureError } from './azure-errors.js';
@@ -160,11 +161,5 @@ async function pinSource(
     if (isBlobMissing(err)) throw new ObjectNotFoundError(from.name);
     throw mapAzureError(err, 'head');
   }
-  if (props.contentLength !== sourceSize) {
-    throw new IntegrityError(
-      `the source blob is ${props.contentLength} bytes, not the recorded ${sourceSize}`,
-    );
-  }
-  if (!props.etag) throw new StorageError('transient', 'InvalidHeadResponse', 'head: the store gave no ETag');
-  return props.etag;
+  return pinnedEtag('blob', { size: props.contentLength, etag: props.etag }, sourceSize);
 }

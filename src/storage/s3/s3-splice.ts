@@ -11,7 +11,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mapLimited } from '../../util/map-limited.js';
-import { IntegrityError, ObjectNotFoundError, StorageError } from '../../errors.js';
+import { pinnedEtag } from '../splice-source.js';
+import { ObjectNotFoundError, StorageError } from '../../errors.js';
 import type { ByteRange, ObjectInfo, PutOptions, Splice } from '../storage-target.js';
 import { httpStatusOf, isObjectMissing, mapS3Error } from './s3-errors.js';
 import type { S3StorageTarget } from './s3-storage-target.js';
@@ -204,13 +205,7 @@ async function pinSource(
     if (isObjectMissing(err)) throw new ObjectNotFoundError(from.Key);
     throw mapS3Error(err, 'head');
   }
-  if (out.ContentLength !== sourceSize) {
-    throw new IntegrityError(
-      `the source object is ${out.ContentLength} bytes, not the recorded ${sourceSize}`,
-    );
-  }
-  if (!out.ETag) throw new StorageError('transient', 'InvalidHeadResponse', 'head: the store gave no ETag');
-  return out.ETag;
+  return pinnedEtag('object', { size: out.ContentLength, etag: out.ETag }, sourceSize);
 }
 
 /** Part 1: the new head and the first bytes of the kept body, read (pinned) from the source. */
