@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeader } from '../../src/crypto/header.js';
@@ -9,12 +8,11 @@ import {
   setupS3Tenant,
   startAwsHarness,
 } from '../support/aws-world.js';
-import { api, postRecording } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
 import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
-import { auditEntries, countAudit, playBack, row, waitForAll } from '../support/observe.js';
+import { auditEntries, countAudit, row } from '../support/observe.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 
-type Rec = { id: string; audio: Buffer };
 const MiB = 1024 * 1024;
 
 /**
@@ -31,6 +29,7 @@ describe('key rotation and storage switch on S3 + KMS', () => {
   let oldKey: string;
   let newKey: string;
   const recs: Rec[] = [];
+  const { post, register, runKeyJob, expectAllPlay } = tenantRecordings(() => ({ h, tenant: t }), 'rotation');
 
   beforeAll(async () => {
     ({ world, h, close } = await startAwsHarness());
@@ -40,28 +39,6 @@ describe('key rotation and storage switch on S3 + KMS', () => {
   afterAll(async () => {
     await close?.();
   });
-
-  async function post(size: number): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'rotation' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
-
-  async function register(body: Record<string, unknown>): Promise<number> {
-    const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
-    expect(res.status, res.bytes.toString()).toBe(200);
-    return res.body.version;
-  }
-
-  /** Plays every recording with no cached data key: each open unwraps through KMS. */
-  async function expectAllPlay(): Promise<void> {
-    for (const r of recs) {
-      h.ctx.dataKeys.clear();
-      expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
-    }
-  }
 
   const list = async (bucket: string) =>
     (
@@ -110,16 +87,13 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     expect((await row(h, recs[0]!.id)).key_id).toBe(oldKey);
     expect((await row(h, recs[2]!.id)).key_id).toBe(newKey);
     expect((await headerOf(recs[2]!.id)).edks.map((e) => e.keyArn)).toEqual([newKey]);
-    await expectAllPlay();
+    await expectAllPlay(recs);
   });
 
   it('rewrap all: one KMS Encrypt per recording, no new data key; the old key disabled, all still play', async () => {
     const before = [await headerOf(recs[0]!.id), await headerOf(recs[1]!.id)];
     world.aws.resetCounts();
-    const started = await startKeyJob(h, t.tenantId, { kind: 'rewrap', ratePerSecond: 100 });
-    expect(started.total).toBe(2);
-    const job = await waitForKeyJob(h, t.tenantId, started.id);
-    expect(job).toMatchObject({ status: 'done', done: 2, failed: 0 });
+    await runKeyJob({ kind: 'rewrap', ratePerSecond: 100 }, 2);
     expect(world.aws.counts.Encrypt).toBe(2);
     expect(world.aws.counts.GenerateDataKey).toBe(0);
     for (const [i, r] of recs.slice(0, 2).entries()) {
@@ -145,7 +119,7 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     );
 
     world.aws.disable(oldKey);
-    await expectAllPlay();
+    await expectAllPlay(recs);
     const audit = await auditEntries(h, t.tenantId);
     for (const r of recs.slice(0, 2)) expect(countAudit(audit, 'recording.rewrapped', r.id)).toBe(1);
   });
@@ -167,7 +141,7 @@ describe('key rotation and storage switch on S3 + KMS', () => {
     );
     // A fresh sidecar under the new data key (the same GenerateDataKey).
     expect((await headerOf(target.id, true)).edks).toEqual(after.edks);
-    await expectAllPlay();
+    await expectAllPlay(recs);
     expect(countAudit(await auditEntries(h, t.tenantId), 'recording.reencrypted', target.id)).toBe(1);
   });
 
@@ -180,7 +154,7 @@ describe('key rotation and storage switch on S3 + KMS', () => {
       await list(world.s3.bucket),
       recs.slice(0, 3).map((r) => r.id),
     );
-    await expectAllPlay();
+    await expectAllPlay(recs);
 
     world.aws.resetCounts();
     const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
@@ -195,6 +169,6 @@ describe('key rotation and storage switch on S3 + KMS', () => {
       recs.map((r) => r.id),
     );
     for (const r of recs) expect((await row(h, r.id)).storage_version).toBe(v3);
-    await expectAllPlay();
+    await expectAllPlay(recs);
   });
 });

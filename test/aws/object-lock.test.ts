@@ -20,11 +20,9 @@ import {
 import { api, postRecording } from '../support/client.js';
 import { expectHandshakeFailedAt } from '../support/handshake-checks.js';
 import type { Harness } from '../support/harness.js';
-import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
 import { type ObjectLock, ObjectLockProxy } from '../support/object-lock-proxy.js';
-import { playBack, row, waitForAll } from '../support/observe.js';
-
-type Rec = { id: string; audio: Buffer };
+import { row, waitForAll } from '../support/observe.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 const MiB = 1024 * 1024;
 
 /** A WORM registration adds `object-lock` right after `put-probe`. */
@@ -54,6 +52,7 @@ describe('S3 Object Lock (WORM) end to end', () => {
   let bucket: string;
   const recs: Rec[] = [];
   let held: Rec;
+  const { post, register, runKeyJob, expectPlays } = tenantRecordings(() => ({ h, tenant: t }), 'worm');
 
   const wormBody = (tenant: S3Tenant, endpoint: string, keyArn = tenant.keyArn) => ({
     ...s3Body(world, { ...tenant, keyArn }),
@@ -114,24 +113,11 @@ describe('S3 Object Lock (WORM) end to end', () => {
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
-  async function post(size: number, o: { wait?: boolean } = {}): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'worm' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    if (o.wait !== false) await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
-
   const putHold = (id: string, hold: boolean) =>
     api(h, 'PUT', `/v1/recordings/${id}/legal-hold`, {
       token: t.key,
       json: { hold, ...(hold ? { reason: 'litigation 42' } : {}) },
     });
-
-  async function expectPlays(r: Rec): Promise<void> {
-    h.ctx.dataKeys.clear();
-    expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
-  }
 
   it('registration against a bucket without Object Lock fails at the object-lock step and activates nothing', async () => {
     const bare = await setupS3Tenant(h, world, 'worm-nolock', { register: false });
@@ -230,11 +216,7 @@ describe('S3 Object Lock (WORM) end to end', () => {
   it('rotation and rewrap: new objects carry the recordings’ retention and holds; the old ones stay retained', async () => {
     const newKey = world.aws.createKey('us-east-1');
     world.aws.grantRole(newKey, t.roleArn);
-    const v2 = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, {
-      json: wormBody(t, lockProxy.endpoint, newKey),
-    });
-    expect(v2.status, v2.bytes.toString()).toBe(200);
-    expect(v2.body.version).toBe(2);
+    expect(await register(wormBody(t, lockProxy.endpoint, newKey))).toBe(2);
 
     const all = [held, ...recs];
     const before = new Map<string, { audio: string; sidecar: string; bytes: Buffer }>();
@@ -243,13 +225,7 @@ describe('S3 Object Lock (WORM) end to end', () => {
       before.set(r.id, { audio, sidecar, bytes: await objectBytes(audio) });
     }
 
-    const started = await startKeyJob(h, t.tenantId, { kind: 'rewrap', ratePerSecond: 100 });
-    expect(started.total).toBe(all.length);
-    expect(await waitForKeyJob(h, t.tenantId, started.id)).toMatchObject({
-      status: 'done',
-      done: all.length,
-      failed: 0,
-    });
+    await runKeyJob({ kind: 'rewrap', ratePerSecond: 100 }, all.length);
 
     for (const r of all) {
       const now = await row(h, r.id);

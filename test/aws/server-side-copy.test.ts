@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,13 +7,12 @@ import {
   setupS3Tenant,
   startAwsHarness,
 } from '../support/aws-world.js';
-import { api, postRecording } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
 import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
-import { auditEntries, countAudit, playBack, row, waitForAll } from '../support/observe.js';
+import { auditEntries, countAudit, metricValue, row } from '../support/observe.js';
 import { PartCopyProxy } from '../support/part-copy-proxy.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 
-type Rec = { id: string; audio: Buffer };
 const MiB = 1024 * 1024;
 
 /**
@@ -31,12 +29,13 @@ describe('rewrap and migrate with S3 server-side copy', () => {
   let t: S3Tenant;
   let newKey: string;
   const recs: Rec[] = [];
+  const { post, register, expectAllPlay } = tenantRecordings(() => ({ h, tenant: t }), 'server-copy');
 
   beforeAll(async () => {
     ({ world, h, close } = await startAwsHarness());
     proxy = await new PartCopyProxy(world.s3).start();
     t = await setupS3Tenant(h, world, 'ssc-aws', { register: false });
-    await register({ keyArn: t.keyArn });
+    await registerViaProxy({ keyArn: t.keyArn });
     for (const size of [12 * MiB + 4321, 40_000]) recs.push(await post(size));
   });
   afterAll(async () => {
@@ -44,38 +43,14 @@ describe('rewrap and migrate with S3 server-side copy', () => {
     await proxy?.stop();
   });
 
-  async function register(o: { keyArn: string; bucket?: string }): Promise<number> {
+  /** Registers the tenant's bucket (or `bucket`) through the proxy, with `keyArn`. */
+  function registerViaProxy(o: { keyArn: string; bucket?: string }): Promise<number> {
     const body = { ...s3Body(world, { ...t, keyArn: o.keyArn }), endpoint: proxy.endpoint };
-    const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, {
-      json: o.bucket ? { ...body, bucket: o.bucket } : body,
-    });
-    expect(res.status, res.bytes.toString()).toBe(200);
-    return res.body.version;
+    return register(o.bucket ? { ...body, bucket: o.bucket } : body);
   }
 
-  async function post(size: number): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'server-copy' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
-
-  async function expectAllPlay(): Promise<void> {
-    for (const r of recs) {
-      h.ctx.dataKeys.clear();
-      expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
-    }
-  }
-
-  /** `custody_key_job_bytes_total` for `kind` and `method`, from the API's /metrics. */
-  async function jobBytes(kind: string, method: string): Promise<number> {
-    const text = await (await fetch(`${h.url}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`custody_key_job_bytes_total{kind="${kind}",method="${method}"}`));
-    return line ? Number(line.split(' ').at(-1)) : 0;
-  }
+  const jobBytes = (kind: string, method: string) =>
+    metricValue(h, 'custody_key_job_bytes_total', { kind, method });
 
   const objects = async (bucket: string) =>
     (
@@ -89,7 +64,7 @@ describe('rewrap and migrate with S3 server-side copy', () => {
     newKey = world.aws.createKey('us-east-1');
     world.aws.grantRole(newKey, t.roleArn);
     const oldKey = t.keyArn;
-    expect(await register({ keyArn: newKey })).toBe(2);
+    expect(await registerViaProxy({ keyArn: newKey })).toBe(2);
     proxy.copies.length = 0;
     const readBefore = proxy.bytesRead;
     world.aws.resetCounts();
@@ -124,13 +99,13 @@ describe('rewrap and migrate with S3 server-side copy', () => {
     expect((await objects(world.s3.bucket)).filter((k) => !k.endsWith('.meta.json.esdk'))).toHaveLength(2);
 
     world.aws.disable(oldKey);
-    await expectAllPlay();
+    await expectAllPlay(recs);
     expect(countAudit(await auditEntries(h, t.tenantId), 'recording.rewrapped', big.id)).toBe(1);
   });
 
   it('migrate to another bucket with the same key: copied server-side as it is, nothing rewrapped', async () => {
     await world.s3.client().send(new CreateBucketCommand({ Bucket: 'custody-ssc-moved' }));
-    const v3 = await register({ keyArn: newKey, bucket: 'custody-ssc-moved' });
+    const v3 = await registerViaProxy({ keyArn: newKey, bucket: 'custody-ssc-moved' });
     proxy.copies.length = 0;
     world.aws.resetCounts();
     const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
@@ -141,6 +116,6 @@ describe('rewrap and migrate with S3 server-side copy', () => {
     expect(await objects(world.s3.bucket)).toEqual([]);
     expect(await objects('custody-ssc-moved')).toHaveLength(4);
     for (const r of recs) expect((await row(h, r.id)).storage_version).toBe(v3);
-    await expectAllPlay();
+    await expectAllPlay(recs);
   });
 });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AZURE_HANDSHAKE_STEPS,
@@ -9,12 +8,13 @@ import {
   startAzureHarness,
 } from '../support/azure-world.js';
 import { capturedLogger } from '../support/captured-log.js';
-import { api, postRecording } from '../support/client.js';
+import { api } from '../support/client.js';
 import { expectHandshakeFailedAt } from '../support/handshake-checks.js';
 import type { Harness } from '../support/harness.js';
 import { ImmutabilityProxy } from '../support/immutability-proxy.js';
 import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
 import { playBack, row, waitForAll } from '../support/observe.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 
 /** With immutability the container's support is checked right after the probe is put. */
 const WORM_STEPS = [
@@ -25,11 +25,6 @@ const WORM_STEPS = [
 
 /** Above the target's 8 MiB block size: staged blocks and a Put Block List. */
 const BLOCK_LIST_SIZE = 8 * 1024 * 1024 + 4321;
-
-interface Rec {
-  id: string;
-  audio: Buffer;
-}
 
 /**
  * Azure version-level immutability (WORM) through the real service: Azurite holds the
@@ -84,14 +79,7 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
       json: { hold, ...(hold ? { reason: 'litigation 42' } : {}) },
     });
 
-  /** Posts a recording and, unless `wait` is false, waits until it is stored. */
-  async function post(size: number, o: { wait?: boolean } = {}): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'worm' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    if (o.wait !== false) await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
+  const { post, expectAllPlay } = tenantRecordings(() => ({ h, tenant: t }), 'worm');
 
   beforeAll(async () => {
     ({ world, h, close } = await startAzureHarness({ log: logs.log }));
@@ -247,10 +235,7 @@ describe('Azure Blob WORM (version-level immutability) end to end', () => {
     }
     // Through the new key alone: the old one is disabled, the data-key cache cleared.
     world.azure.disableKey(t.keyName);
-    for (const rec of [plain, held]) {
-      h.ctx.dataKeys.clear();
-      expect((await playBack(h, t.key, rec.id)).equals(rec.audio), `playback of ${rec.id}`).toBe(true);
-    }
+    await expectAllPlay([plain, held]);
   });
 
   it('deletes an unheld recording from view while Azure keeps its retained version', async () => {

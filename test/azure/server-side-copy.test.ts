@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AzureTenant,
@@ -8,12 +7,11 @@ import {
   startAzureHarness,
 } from '../support/azure-world.js';
 import { BlockCopyProxy } from '../support/block-copy-proxy.js';
-import { api, postRecording } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
 import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
-import { auditEntries, countAudit, playBack, row, waitForAll } from '../support/observe.js';
+import { auditEntries, countAudit, metricValue, row } from '../support/observe.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 
-type Rec = { id: string; audio: Buffer };
 const MiB = 1024 * 1024;
 
 /**
@@ -31,12 +29,13 @@ describe('rewrap and migrate with Azure server-side copy', () => {
   let newKeyId: string;
   const recs: Rec[] = [];
   const moved = 'c-ssc-azure-moved';
+  const { post, register, expectAllPlay } = tenantRecordings(() => ({ h, tenant: t }), 'server-copy');
 
   beforeAll(async () => {
     ({ world, h, close } = await startAzureHarness());
     proxy = await new BlockCopyProxy(new URL(world.azurite.accountUrl).origin).start();
     t = await setupAzureTenant(h, world, 'ssc-azure', { register: false });
-    await register({});
+    await registerViaProxy({});
     for (const size of [9 * MiB + 4321, 40_000]) recs.push(await post(size));
   });
   afterAll(async () => {
@@ -45,30 +44,12 @@ describe('rewrap and migrate with Azure server-side copy', () => {
   });
 
   /** Registers through the proxy (its account URL), with changes to the tenant's body. */
-  async function register(changes: Record<string, unknown>): Promise<number> {
-    const body = {
+  function registerViaProxy(changes: Record<string, unknown>): Promise<number> {
+    return register({
       ...azureBody(world, t),
       accountUrl: `${proxy.endpoint}/${world.azurite.accountName}`,
       ...changes,
-    };
-    const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
-    expect(res.status, res.bytes.toString()).toBe(200);
-    return res.body.version;
-  }
-
-  async function post(size: number): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'server-copy' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
-
-  async function expectAllPlay(): Promise<void> {
-    for (const r of recs) {
-      h.ctx.dataKeys.clear();
-      expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
-    }
+    });
   }
 
   async function blobs(container: string): Promise<string[]> {
@@ -78,13 +59,8 @@ describe('rewrap and migrate with Azure server-side copy', () => {
     return names;
   }
 
-  async function jobBytes(kind: string, method: string): Promise<number> {
-    const text = await (await fetch(`${h.url}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`custody_key_job_bytes_total{kind="${kind}",method="${method}"}`));
-    return line ? Number(line.split(' ').at(-1)) : 0;
-  }
+  const jobBytes = (kind: string, method: string) =>
+    metricValue(h, 'custody_key_job_bytes_total', { kind, method });
 
   it('rewrap: the large recording is staged from its old blob by the service, the small one streamed', async () => {
     const [big, small] = recs as [Rec, Rec];
@@ -93,7 +69,7 @@ describe('rewrap and migrate with Azure server-side copy', () => {
     world.azure.createKey(newKeyName);
     world.azure.grant(newKeyName, t.clientId, ['get', 'wrapKey', 'unwrapKey']);
     newKeyId = `${world.azure.vaultUrl}/keys/${newKeyName}`;
-    expect(await register({ keyId: newKeyId })).toBe(2);
+    expect(await registerViaProxy({ keyId: newKeyId })).toBe(2);
     proxy.copies.length = 0;
     const readBefore = proxy.bytesRead;
     world.azure.resetCounts();
@@ -118,13 +94,13 @@ describe('rewrap and migrate with Azure server-side copy', () => {
     expect((await blobs(t.container)).filter((n) => !n.endsWith('.meta.json.esdk'))).toHaveLength(2);
 
     world.azure.disableKey(t.keyName);
-    await expectAllPlay();
+    await expectAllPlay(recs);
     expect(countAudit(await auditEntries(h, t.tenantId), 'recording.rewrapped', big.id)).toBe(1);
   });
 
   it('migrate to another container with the same key: copied by the service as it is, nothing rewrapped', async () => {
     await world.azurite.createContainer(moved);
-    const v3 = await register({ keyId: newKeyId, container: moved });
+    const v3 = await registerViaProxy({ keyId: newKeyId, container: moved });
     proxy.copies.length = 0;
     world.azure.resetCounts();
     const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
@@ -135,6 +111,6 @@ describe('rewrap and migrate with Azure server-side copy', () => {
     expect(await blobs(t.container)).toEqual([]);
     expect(await blobs(moved)).toHaveLength(4);
     for (const r of recs) expect((await row(h, r.id)).storage_version).toBe(v3);
-    await expectAllPlay();
+    await expectAllPlay(recs);
   });
 });

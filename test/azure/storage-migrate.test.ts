@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AzureTenant,
@@ -7,12 +6,10 @@ import {
   setupAzureTenant,
   startAzureHarness,
 } from '../support/azure-world.js';
-import { api, postRecording } from '../support/client.js';
 import type { Harness } from '../support/harness.js';
-import { startKeyJob, waitForKeyJob } from '../support/key-jobs.js';
-import { auditEntries, countAudit, playBack, row, waitForAll } from '../support/observe.js';
+import { auditEntries, countAudit, row } from '../support/observe.js';
+import { type Rec, tenantRecordings } from '../support/tenant-recordings.js';
 
-type Rec = { id: string; audio: Buffer };
 const MiB = 1024 * 1024;
 
 /**
@@ -31,6 +28,10 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
   const recs: Rec[] = [];
   const moved = 'c-sm-azure-moved';
   const rekeyed = 'c-sm-azure-rekeyed';
+  const { post, register, runKeyJob, expectAllPlay } = tenantRecordings(
+    () => ({ h, tenant: t }),
+    'storage-switch',
+  );
 
   beforeAll(async () => {
     ({ world, h, close } = await startAzureHarness());
@@ -39,28 +40,6 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
   afterAll(async () => {
     await close?.();
   });
-
-  async function post(size: number): Promise<Rec> {
-    const audio = randomBytes(size);
-    const res = await postRecording(h, t.key, audio, { callId: 'storage-switch' });
-    expect(res.status, res.bytes.toString()).toBe(202);
-    await waitForAll(h, t.key, [res.body.id], ['stored']);
-    return { id: res.body.id, audio };
-  }
-
-  async function register(body: Record<string, unknown>): Promise<number> {
-    const res = await api(h, 'PUT', `/v1/tenants/${t.tenantId}/storage`, { json: body });
-    expect(res.status, res.bytes.toString()).toBe(200);
-    return res.body.version;
-  }
-
-  /** Plays every recording with no cached data key: each open unwraps through Key Vault. */
-  async function expectAllPlay(): Promise<void> {
-    for (const r of recs) {
-      h.ctx.dataKeys.clear();
-      expect((await playBack(h, t.key, r.id)).equals(r.audio), `playback of ${r.id}`).toBe(true);
-    }
-  }
 
   /** The tenant's blob names in `container`, straight from Azurite (shared key, not Custody). */
   async function blobs(container: string): Promise<string[]> {
@@ -127,16 +106,10 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
       await blobs(t.container),
       recs.slice(0, 2).map((r) => r.id),
     );
-    await expectAllPlay();
+    await expectAllPlay(recs);
 
     world.azure.resetCounts();
-    const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
-    expect(started.total).toBe(2);
-    expect(await waitForKeyJob(h, t.tenantId, started.id)).toMatchObject({
-      status: 'done',
-      done: 2,
-      failed: 0,
-    });
+    await runKeyJob({ kind: 'migrate', ratePerSecond: 100 }, 2);
     // Same key on both versions: the bytes are copied as they are, nothing is wrapped again.
     expect(world.azure.counts.wrapKey).toBe(0);
     expect(await blobs(t.container), 'nothing of the tenant left in the old container').toEqual([]);
@@ -150,7 +123,7 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
     }
     // The copy of the large one was staged in blocks too.
     expect(await blocksOf(recs[0]!.id)).toBe(2);
-    await expectAllPlay();
+    await expectAllPlay(recs);
 
     const audit = await auditEntries(h, t.tenantId);
     for (const r of recs.slice(0, 2)) {
@@ -171,18 +144,12 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
       keyId: `${world.azure.vaultUrl}/keys/${newKeyName}`,
     });
     expect(v3).toBe(3);
-    await expectAllPlay();
+    await expectAllPlay(recs);
     const earlier = await auditEntries(h, t.tenantId);
     const movesBefore = recs.map((r) => migrated(earlier, r.id).length);
 
     world.azure.resetCounts();
-    const started = await startKeyJob(h, t.tenantId, { kind: 'migrate', ratePerSecond: 100 });
-    expect(started.total).toBe(recs.length);
-    expect(await waitForKeyJob(h, t.tenantId, started.id)).toMatchObject({
-      status: 'done',
-      done: recs.length,
-      failed: 0,
-    });
+    await runKeyJob({ kind: 'migrate', ratePerSecond: 100 }, recs.length);
     // One wrapKey of the same data key per recording (its sidecar shares that wrapping).
     expect(world.azure.counts.wrapKey).toBe(recs.length);
     expect(await blobs(moved)).toEqual([]);
@@ -206,6 +173,6 @@ describe('storage switch between Azure Blob containers, then migrate', () => {
     }
 
     world.azure.disableKey(t.keyName);
-    await expectAllPlay();
+    await expectAllPlay(recs);
   });
 });

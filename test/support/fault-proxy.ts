@@ -15,15 +15,15 @@ export type ErrorDialect = 's3' | 'azure';
 
 const TLS_DIR = path.resolve(import.meta.dirname, '../fixtures/tls');
 
+/** Answers a request itself (and returns true), or leaves it to the proxy (false). */
+export type Interceptor = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
 /**
  * An HTTP(S) proxy in front of a local store (s3rver, Azurite) that answers chosen
  * requests with the store's own error shape (status, XML body, Azure's
  * `x-ms-error-code`): the one way to make only HEAD, or only DELETE, fail against a real
  * server. Everything else is forwarded untouched, authorization headers included.
  */
-/** Answers a request itself (and returns true), or leaves it to the proxy (false). */
-export type Interceptor = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-
 export class FaultProxy {
   readonly #faults: Fault[] = [];
   #interceptor: Interceptor | undefined;
@@ -85,34 +85,68 @@ export class FaultProxy {
       return;
     }
     if (this.#interceptor?.(req, res)) return;
-    const target = new URL(req.url ?? '/', this.upstream);
+    forwardTo(this.upstream, req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+  }
+
+  #answer(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault): void {
+    const { status, headers, body } = storeError(this.dialect, fault.status, fault.code, 'injected');
+    res.writeHead(status, headers);
+    // HEAD replies carry no body, as in both stores.
+    res.end(req.method === 'HEAD' ? '' : body);
+  }
+}
+
+/** A whole answer the proxy (or a stand-in built on it) gives itself. */
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer | string;
+}
+
+/** An error as the store spells it: status, XML body and headers (Azure's `x-ms-error-code`). */
+export function storeError(dialect: ErrorDialect, status: number, code: string, message = code): Answer {
+  return dialect === 's3'
+    ? {
+        status,
+        headers: { 'content-type': 'application/xml', 'x-amz-request-id': 'proxy' },
+        body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>proxy</RequestId></Error>`,
+      }
+    : {
+        status,
+        headers: { 'content-type': 'application/xml', 'x-ms-error-code': code, 'x-ms-request-id': 'proxy' },
+        body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+      };
+}
+
+/**
+ * Forwards `req` to `upstream` as it is (authorization headers included), streaming both
+ * ways. `after` (given the upstream's status) runs before the client sees the answer and
+ * returns headers to add. Resolves with the upstream's status once its answer is passed on.
+ */
+export function forwardTo(
+  upstream: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  after?: (status: number) => Record<string, string>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(req.url ?? '/', upstream);
     const request = target.protocol === 'https:' ? https.request : http.request;
     const forward = request(
       target,
       { method: req.method, headers: { ...req.headers, host: target.host } },
       (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
+        const status = up.statusCode ?? 502;
+        res.writeHead(status, { ...up.headers, ...after?.(status) });
         up.pipe(res);
+        up.on('end', () => resolve(status));
+        up.on('error', reject);
       },
     );
-    forward.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
+    forward.on('error', reject);
     req.pipe(forward);
-  }
-
-  #answer(req: http.IncomingMessage, res: http.ServerResponse, fault: Fault): void {
-    const xml =
-      this.dialect === 's3'
-        ? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message><RequestId>proxy</RequestId></Error>`
-        : `<?xml version="1.0" encoding="utf-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
-    const headers: Record<string, string> =
-      this.dialect === 's3'
-        ? { 'content-type': 'application/xml', 'x-amz-request-id': 'proxy' }
-        : { 'content-type': 'application/xml', 'x-ms-error-code': fault.code, 'x-ms-request-id': 'proxy' };
-    res.writeHead(fault.status, headers);
-    // HEAD replies carry no body, as in both stores.
-    res.end(req.method === 'HEAD' ? '' : xml);
-  }
+  });
 }

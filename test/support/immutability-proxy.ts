@@ -1,7 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { AzuriteHandle } from './azurite.js';
-import { FaultProxy } from './fault-proxy.js';
+import { storeError } from './fault-proxy.js';
+import { header, InterceptingProxy } from './intercepting-proxy.js';
 
 /**
  * Azure Blob version-level immutability (WORM) in front of Azurite, which implements none
@@ -62,28 +62,18 @@ interface Answer {
   code?: string;
 }
 
-type Forwarded = http.IncomingHttpHeaders & Record<string, string | string[] | undefined>;
-
-export class ImmutabilityProxy {
+export class ImmutabilityProxy extends InterceptingProxy {
   readonly retainedVersions: RetainedVersion[] = [];
   readonly #locks = new Map<string, BlobLock>();
   readonly #enabled = new Set<string>();
-  readonly #proxy: FaultProxy;
-  readonly #upstream: string;
 
   constructor(private readonly azurite: AzuriteHandle) {
-    this.#upstream = new URL(azurite.accountUrl).origin;
-    this.#proxy = new FaultProxy(this.#upstream, 'azure').intercept((req, res) => this.#intercept(req, res));
+    super(new URL(azurite.accountUrl).origin, 'azure');
   }
 
   /** The account URL to register: the proxy's origin and Azurite's account path. */
   get accountUrl(): string {
-    return `${this.#proxy.endpoint}/${this.azurite.accountName}`;
-  }
-
-  /** Every request seen (method and path with query), in order. */
-  get requests() {
-    return this.#proxy.requests;
+    return `${this.endpoint}/${this.azurite.accountName}`;
   }
 
   /** Turns on version-level immutability support for a container (as its Azure admin would). */
@@ -97,36 +87,21 @@ export class ImmutabilityProxy {
     return lock && { ...lock };
   }
 
-  async start(): Promise<this> {
-    await this.#proxy.start();
-    return this;
-  }
-
-  stop(): Promise<void> {
-    return this.#proxy.stop();
-  }
-
-  #intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  protected override intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://proxy');
     // Path-style, as Azurite serves it: /<account>/<container>[/<blob>].
     const [, , container = '', ...rest] = url.pathname.split('/');
     const blob = decodeURIComponent(rest.join('/'));
     const comp = url.searchParams.get('comp');
     const method = req.method ?? '';
-    const run = (work: Promise<void>) => {
-      work.catch((err: Error) => {
-        if (!res.headersSent) answer(req, res, { status: 500, code: 'InternalError' }, err.message);
-        else res.destroy(err);
-      });
-      return true;
-    };
+    const run = (work: Promise<unknown>) => this.settle(req, res, work);
 
     if (blob === '') {
       if (url.searchParams.get('restype') !== 'container' || comp !== null) return false;
       // Get Container Properties: the support the handshake's `immutability` step checks.
       const enabled = String(this.#enabled.has(container));
       return run(
-        this.#forward(req, res, () => ({ 'x-ms-immutable-storage-with-versioning-enabled': enabled })),
+        this.forward(req, res, () => ({ 'x-ms-immutable-storage-with-versioning-enabled': enabled })),
       );
     }
     const id = `${container}/${blob}`;
@@ -136,7 +111,7 @@ export class ImmutabilityProxy {
       return run(this.#policy(req, res, id));
     if (method === 'DELETE' && comp === null) return run(this.#delete(req, res, id));
     if ((method === 'GET' || method === 'HEAD') && comp === null) {
-      return run(this.#forward(req, res, () => lockHeaders(this.#locks.get(id))));
+      return run(this.forward(req, res, () => lockHeaders(this.#locks.get(id))));
     }
     return false;
   }
@@ -149,7 +124,7 @@ export class ImmutabilityProxy {
       return answer(req, res, { status: 409, code: 'ContainerImmutabilityNotEnabled' });
     }
     const replaced = await this.#snapshotIfLocked(id);
-    await this.#forward(req, res, (status) => {
+    await this.forward(req, res, (status) => {
       if (!ok(status)) return {};
       if (replaced) this.retainedVersions.push({ ...replaced, reason: 'overwritten' });
       if (lock) this.#locks.set(id, lock);
@@ -192,7 +167,7 @@ export class ImmutabilityProxy {
   /** A locked current version is deleted from Azurite but kept here, as Azure keeps it. */
   async #delete(req: http.IncomingMessage, res: http.ServerResponse, id: string): Promise<void> {
     const retained = await this.#snapshotIfLocked(id);
-    await this.#forward(req, res, (status) => {
+    await this.forward(req, res, (status) => {
       if (!ok(status)) return {};
       if (retained) this.retainedVersions.push({ ...retained, reason: 'deleted' });
       this.#locks.delete(id);
@@ -230,33 +205,6 @@ export class ImmutabilityProxy {
   #blobClient(id: string) {
     return this.azurite.serviceClient().getContainerClient(containerOf(id)).getBlobClient(blobOf(id));
   }
-
-  /**
-   * Forwards to Azurite as FaultProxy does; `after` runs when its answer arrives, before
-   * the client sees it (so state is applied first), and returns headers to add.
-   */
-  #forward(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    after: (status: number) => Record<string, string>,
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const target = new URL(req.url ?? '/', this.#upstream);
-      const request = target.protocol === 'https:' ? https.request : http.request;
-      const forward = request(
-        target,
-        { method: req.method, headers: { ...req.headers, host: target.host } },
-        (up) => {
-          const status = up.statusCode ?? 502;
-          res.writeHead(status, { ...(up.headers as Forwarded), ...after(status) });
-          up.pipe(res);
-          up.on('end', resolve);
-        },
-      );
-      forward.on('error', reject);
-      req.pipe(forward);
-    });
-  }
 }
 
 const ok = (status: number) => status >= 200 && status < 300;
@@ -264,11 +212,6 @@ const containerOf = (id: string) => id.slice(0, id.indexOf('/'));
 const blobOf = (id: string) => id.slice(id.indexOf('/') + 1);
 const isLocked = (lock: BlobLock) =>
   lock.legalHold || (lock.until !== undefined && lock.until.getTime() > Date.now());
-
-function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /** The lock an upload or policy request asks for, or undefined when it names none. */
 function lockFrom(headers: http.IncomingHttpHeaders): BlobLock | undefined {
@@ -298,7 +241,7 @@ function lockHeaders(lock: BlobLock | undefined): Record<string, string> {
 }
 
 /** A reply as the Blob service sends it; errors carry their code in the header and the XML body. */
-function answer(req: http.IncomingMessage, res: http.ServerResponse, a: Answer, message?: string): void {
+function answer(req: http.IncomingMessage, res: http.ServerResponse, a: Answer): void {
   const headers: Record<string, string> = {
     'x-ms-request-id': 'immutability-proxy',
     'x-ms-version': header(req.headers, 'x-ms-version') ?? '2021-06-08',
@@ -313,7 +256,7 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse, a: Answer, 
     res.end();
     return;
   }
-  const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${a.code}</Code><Message>${message ?? a.code}</Message></Error>`;
-  res.writeHead(a.status, { ...headers, 'content-type': 'application/xml', 'x-ms-error-code': a.code });
-  res.end(req.method === 'HEAD' ? '' : xml);
+  const error = storeError('azure', a.status, a.code);
+  res.writeHead(a.status, { ...error.headers, ...headers });
+  res.end(req.method === 'HEAD' ? '' : error.body);
 }

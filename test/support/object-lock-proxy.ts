@@ -1,6 +1,7 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { FaultProxy } from './fault-proxy.js';
+import { type Answer, storeError } from './fault-proxy.js';
+import { header, InterceptingProxy, send, splitPath } from './intercepting-proxy.js';
 import type { S3rverHandle } from './s3rver.js';
 
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
@@ -61,32 +62,21 @@ export interface ObjectLockProxyOptions {
  * (without version ids no request can target a locked version, so both modes behave the
  * same here); CopyObject's lock (a copy is a write like PutObject, lock headers and all).
  */
-export class ObjectLockProxy {
+export class ObjectLockProxy extends InterceptingProxy {
   /** Locked versions that left view (deleted or overwritten), oldest first. */
   readonly retainedVersions: RetainedVersion[] = [];
   readonly #locks = new Map<string, ObjectLock>();
   readonly #uploads = new Map<string, { bucket: string; key: string; lock: ObjectLock | undefined }>();
   readonly #busy = new Map<string, Promise<void>>();
-  readonly #proxy: FaultProxy;
   readonly #client: S3Client;
-  readonly #upstream: string;
   readonly #enabled: boolean;
   readonly #requireChecksum: boolean;
 
   constructor(s3: S3rverHandle, options: ObjectLockProxyOptions) {
+    super(s3.endpoint, 's3');
     this.#client = s3.client();
-    this.#upstream = s3.endpoint;
     this.#enabled = options.objectLock;
     this.#requireChecksum = options.requireChecksum ?? true;
-    this.#proxy = new FaultProxy(s3.endpoint).intercept((req, res) => this.#intercept(req, res));
-  }
-
-  get endpoint(): string {
-    return this.#proxy.endpoint;
-  }
-
-  get requests() {
-    return this.#proxy.requests;
   }
 
   /** The lock state of the object now in view at `bucket`/`key`, if it was written with one. */
@@ -95,16 +85,7 @@ export class ObjectLockProxy {
     return lock && { ...lock };
   }
 
-  async start(): Promise<this> {
-    await this.#proxy.start();
-    return this;
-  }
-
-  stop(): Promise<void> {
-    return this.#proxy.stop();
-  }
-
-  #intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  protected override intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const [bucket, key] = splitPath(decodeURIComponent(url.pathname));
     const q = url.searchParams;
@@ -113,7 +94,9 @@ export class ObjectLockProxy {
     let work: Promise<void> | undefined;
     if (key === '') {
       if (q.has('object-lock')) work = this.#bucketLock(req, res);
-      else if (req.method === 'POST' && q.has('delete')) work = answer(res, s3Error(501, 'NotImplemented'));
+      else if (req.method === 'POST' && q.has('delete')) {
+        return this.answerWith(req, res, s3Error(501, 'NotImplemented'));
+      }
     } else if (q.has('legal-hold') || q.has('retention')) {
       work = this.#subresource(req, res, bucket, key, q.has('legal-hold') ? 'legal-hold' : 'retention');
     } else if (req.method === 'PUT' && q.has('uploadId')) {
@@ -129,20 +112,14 @@ export class ObjectLockProxy {
     } else if (req.method === 'DELETE') {
       work = this.#delete(req, res, bucket, key);
     }
-    if (!work) return false;
-    work.catch((err: Error) => {
-      req.resume();
-      if (res.headersSent) res.destroy(err);
-      else void answer(res, s3Error(500, 'InternalError', err.message));
-    });
-    return true;
+    return work !== undefined && this.settle(req, res, work);
   }
 
   async #bucketLock(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     req.resume();
-    if (req.method !== 'GET') return answer(res, s3Error(501, 'NotImplemented'));
-    if (!this.#enabled) return answer(res, s3Error(404, 'ObjectLockConfigurationNotFoundError'));
-    return answer(res, {
+    if (req.method !== 'GET') return send(res, s3Error(501, 'NotImplemented'));
+    if (!this.#enabled) return send(res, s3Error(404, 'ObjectLockConfigurationNotFoundError'));
+    return send(res, {
       status: 200,
       headers: { 'content-type': 'application/xml' },
       body: xml(
@@ -160,26 +137,26 @@ export class ObjectLockProxy {
   ): Promise<void> {
     const body = Buffer.concat(await req.toArray()).toString('utf8');
     if (!this.#enabled)
-      return answer(res, s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration'));
+      return send(res, s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration'));
     const id = idOf(bucket, key);
     if (req.method === 'PUT' && which === 'legal-hold') {
       const status = /<Status>\s*(ON|OFF)\s*<\/Status>/.exec(body)?.[1];
-      if (!status) return answer(res, s3Error(400, 'MalformedXML'));
+      if (!status) return send(res, s3Error(400, 'MalformedXML'));
       const found = await this.#serially(id, async () => {
         if (!(await this.#exists(bucket, key))) return false;
         this.#locks.set(id, { ...(this.#locks.get(id) ?? { legalHold: false }), legalHold: status === 'ON' });
         return true;
       });
-      return answer(res, found ? { status: 200, headers: {}, body: '' } : s3Error(404, 'NoSuchKey'));
+      return send(res, found ? { status: 200, headers: {}, body: '' } : s3Error(404, 'NoSuchKey'));
     }
-    if (!(await this.#exists(bucket, key))) return answer(res, s3Error(404, 'NoSuchKey'));
+    if (!(await this.#exists(bucket, key))) return send(res, s3Error(404, 'NoSuchKey'));
     const lock = this.#locks.get(id) ?? { legalHold: false };
-    if (req.method !== 'GET') return answer(res, s3Error(501, 'NotImplemented'));
+    if (req.method !== 'GET') return send(res, s3Error(501, 'NotImplemented'));
     if (which === 'legal-hold') {
-      return answer(res, okXml(`<LegalHold><Status>${lock.legalHold ? 'ON' : 'OFF'}</Status></LegalHold>`));
+      return send(res, okXml(`<LegalHold><Status>${lock.legalHold ? 'ON' : 'OFF'}</Status></LegalHold>`));
     }
-    if (!lock.mode || !lock.retainUntil) return answer(res, s3Error(404, 'NoSuchObjectLockConfiguration'));
-    return answer(
+    if (!lock.mode || !lock.retainUntil) return send(res, s3Error(404, 'NoSuchObjectLockConfiguration'));
+    return send(
       res,
       okXml(
         `<Retention><Mode>${lock.mode}</Mode><RetainUntilDate>${lock.retainUntil.toISOString()}</RetainUntilDate></Retention>`,
@@ -198,10 +175,10 @@ export class ObjectLockProxy {
     const lock = this.#lockHeaders(req, !copy);
     if ('refused' in lock) {
       req.resume();
-      return answer(res, lock.refused);
+      return send(res, lock.refused);
     }
     await this.#retireIfLocked(bucket, key, 'overwritten', lock.lock, async () => {
-      const status = await this.#forward(req, res);
+      const status = await this.forward(req, res);
       return status === 200;
     });
   }
@@ -215,12 +192,12 @@ export class ObjectLockProxy {
     const lock = this.#lockHeaders(req, false);
     if ('refused' in lock) {
       req.resume();
-      return answer(res, lock.refused);
+      return send(res, lock.refused);
     }
     const up = await this.#forwardBuffered(req);
     const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(up.body.toString('utf8'))?.[1];
     if (up.status === 200 && uploadId) this.#uploads.set(uploadId, { bucket, key, lock: lock.lock });
-    return answer(res, up);
+    return send(res, up);
   }
 
   /** UploadPart(Copy): a part of a locked upload needs an integrity header too (a copied part does not). */
@@ -229,9 +206,9 @@ export class ObjectLockProxy {
     const copy = req.headers['x-amz-copy-source'] !== undefined;
     if (upload?.lock && !copy && this.#requireChecksum && !hasChecksum(req)) {
       req.resume();
-      return answer(res, missingChecksum());
+      return send(res, missingChecksum());
     }
-    await this.#forward(req, res);
+    await this.forward(req, res);
   }
 
   async #completeUpload(
@@ -241,12 +218,12 @@ export class ObjectLockProxy {
   ): Promise<void> {
     const upload = this.#uploads.get(uploadId);
     if (!upload) {
-      await this.#forward(req, res);
+      await this.forward(req, res);
       return;
     }
     await this.#retireIfLocked(upload.bucket, upload.key, 'overwritten', upload.lock, async () => {
       const up = await this.#forwardBuffered(req);
-      await answer(res, up);
+      send(res, up);
       // S3 may answer 200 with an error document for CompleteMultipartUpload.
       const ok = up.status === 200 && !up.body.toString('utf8').includes('<Error>');
       if (ok) this.#uploads.delete(uploadId);
@@ -261,7 +238,7 @@ export class ObjectLockProxy {
     key: string,
   ): Promise<void> {
     await this.#retireIfLocked(bucket, key, 'deleted', undefined, async () => {
-      const status = await this.#forward(req, res);
+      const status = await this.forward(req, res);
       return status >= 200 && status < 300;
     });
   }
@@ -316,9 +293,9 @@ export class ObjectLockProxy {
     req: http.IncomingMessage,
     checked: boolean,
   ): { lock: ObjectLock | undefined } | { refused: Answer } {
-    const mode = header(req, 'x-amz-object-lock-mode');
-    const until = header(req, 'x-amz-object-lock-retain-until-date');
-    const hold = header(req, 'x-amz-object-lock-legal-hold');
+    const mode = header(req.headers, 'x-amz-object-lock-mode');
+    const until = header(req.headers, 'x-amz-object-lock-retain-until-date');
+    const hold = header(req.headers, 'x-amz-object-lock-legal-hold');
     if (mode === undefined && until === undefined && hold === undefined) return { lock: undefined };
     if (!this.#enabled)
       return { refused: s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration') };
@@ -371,60 +348,10 @@ export class ObjectLockProxy {
     }
   }
 
-  /** Forwards the request to s3rver, streaming both ways; resolves with s3rver's status. */
-  #forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const target = new URL(req.url ?? '/', this.#upstream);
-      const forward = http.request(
-        target,
-        { method: req.method, headers: { ...req.headers, host: target.host } },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-          up.on('end', () => resolve(up.statusCode ?? 502));
-          up.on('error', reject);
-        },
-      );
-      forward.on('error', reject);
-      req.pipe(forward);
-    });
-  }
-
   /** Forwards the request to s3rver and reads its whole (small, XML) answer. */
-  #forwardBuffered(req: http.IncomingMessage): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const target = new URL(req.url ?? '/', this.#upstream);
-      const forward = http.request(
-        target,
-        { method: req.method, headers: { ...req.headers, host: target.host } },
-        (up) => {
-          up.toArray().then((chunks) => {
-            const headers: Record<string, string> = {};
-            for (const [name, value] of Object.entries(up.headers)) {
-              if (typeof value === 'string' && name !== 'content-length' && name !== 'transfer-encoding') {
-                headers[name] = value;
-              }
-            }
-            resolve({ status: up.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
-          }, reject);
-        },
-      );
-      forward.on('error', reject);
-      req.pipe(forward);
-    });
+  #forwardBuffered(req: http.IncomingMessage): Promise<Answer & { body: Buffer }> {
+    return this.exchange(req.method ?? 'GET', req.url ?? '/', req.headers, req);
   }
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer | string;
-}
-
-async function answer(res: http.ServerResponse, a: Answer): Promise<void> {
-  const body = typeof a.body === 'string' ? Buffer.from(a.body) : a.body;
-  res.writeHead(a.status, { ...a.headers, 'content-length': String(body.length) });
-  res.end(body);
 }
 
 const isLocked = (lock: ObjectLock) =>
@@ -436,7 +363,7 @@ function hasChecksum(req: http.IncomingMessage): boolean {
   if (Object.keys(req.headers).some((h) => h.startsWith('x-amz-checksum-') && h !== 'x-amz-checksum-type')) {
     return true;
   }
-  return header(req, 'x-amz-trailer')?.startsWith('x-amz-checksum-') ?? false;
+  return header(req.headers, 'x-amz-trailer')?.startsWith('x-amz-checksum-') ?? false;
 }
 
 const missingChecksum = () =>
@@ -445,11 +372,6 @@ const missingChecksum = () =>
     'InvalidRequest',
     'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters',
   );
-
-function header(req: http.IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 const idOf = (bucket: string, key: string) => `${bucket}/${key}`;
 
@@ -461,17 +383,4 @@ const okXml = (body: string): Answer => ({
   body: xml(body),
 });
 
-function s3Error(status: number, code: string, message = code): Answer {
-  return {
-    status,
-    headers: { 'content-type': 'application/xml', 'x-amz-request-id': 'proxy' },
-    body: xml(`<Error><Code>${code}</Code><Message>${message}</Message><RequestId>proxy</RequestId></Error>`),
-  };
-}
-
-/** `/bucket/a/b` → [bucket, a/b]; `/bucket` → [bucket, ''] (path-style). */
-function splitPath(path: string): [string, string] {
-  const trimmed = path.replace(/^\/+/, '');
-  const at = trimmed.indexOf('/');
-  return at < 0 ? [trimmed, ''] : [trimmed.slice(0, at), trimmed.slice(at + 1)];
-}
+const s3Error = (status: number, code: string, message?: string) => storeError('s3', status, code, message);

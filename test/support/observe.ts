@@ -139,6 +139,21 @@ export async function waitForAll(
   }
 }
 
+/**
+ * The value of one series of the API's Prometheus `/metrics`: `name` with exactly `labels`,
+ * in the order the service writes them. 0 when the series is absent (a counter not yet
+ * incremented is not written).
+ */
+export async function metricValue(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
+  const res = await fetch(`${h.url}/metrics`);
+  expect(res.status, 'GET /metrics').toBe(200);
+  const series = `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',')}} `;
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(series));
+  return line ? Number(line.slice(series.length).split(' ')[0]) : 0;
+}
+
 /** Plays a recording back through a fresh playback link; returns the bytes. */
 export async function playBack(h: Harness, key: string, id: string): Promise<Buffer> {
   const link = await api(h, 'POST', `/v1/recordings/${id}/playback-link`, { token: key, json: {} });

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { GetObjectCommand, HeadObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { FaultProxy } from './fault-proxy.js';
+import { type Answer, storeError } from './fault-proxy.js';
+import { InterceptingProxy, splitPath } from './intercepting-proxy.js';
 import type { S3rverHandle } from './s3rver.js';
 
 /** One UploadPartCopy the proxy carried out. */
@@ -21,72 +22,38 @@ export interface PartCopy {
  * Everything else goes through to s3rver untouched. `copies` lists what was copied;
  * `bytesRead` counts the object bytes clients downloaded through the proxy.
  */
-export class PartCopyProxy {
+export class PartCopyProxy extends InterceptingProxy {
   readonly copies: PartCopy[] = [];
   bytesRead = 0;
-  readonly #proxy: FaultProxy;
   readonly #client: S3Client;
 
   constructor(s3: S3rverHandle) {
+    super(s3.endpoint, 's3');
     this.#client = s3.client();
-    this.#proxy = new FaultProxy(s3.endpoint).intercept((req, res) => this.#intercept(req, res));
   }
 
-  get endpoint(): string {
-    return this.#proxy.endpoint;
-  }
-
-  get requests() {
-    return this.#proxy.requests;
-  }
-
-  /** The next `method` request fails with the store's error shape (see FaultProxy). */
-  failNext(method: string, code: string, status = 403): void {
-    this.#proxy.failNext(method, code, status);
-  }
-
-  async start(): Promise<this> {
-    await this.#proxy.start();
-    return this;
-  }
-
-  stop(): Promise<void> {
-    return this.#proxy.stop();
-  }
-
-  #intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  protected override intercept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const copySource = req.headers['x-amz-copy-source'];
     const isPartCopy =
       req.method === 'PUT' && url.searchParams.has('uploadId') && typeof copySource === 'string';
     const ifMatch = req.headers['if-match'];
     if (!isPartCopy && !(req.method === 'GET' && typeof ifMatch === 'string')) {
-      if (req.method === 'GET') this.#countBody(res);
+      if (req.method === 'GET') {
+        this.countBody(res, (bytes) => {
+          this.bytesRead += bytes;
+        });
+      }
       return false;
     }
     req.resume();
-    const work = isPartCopy
-      ? this.#copyPart(req, url, copySource)
-      : this.#conditionalGet(url, ifMatch!, req.headers.range);
-    work
-      .then(({ status, headers, body }) => {
-        res.writeHead(status, headers);
-        res.end(body);
-      })
-      .catch((err: Error) => {
-        res.writeHead(500, { 'content-type': 'application/xml' });
-        res.end(errorXml('InternalError', err.message));
-      });
-    return true;
-  }
-
-  /** Counts the body bytes of a forwarded GET's response. */
-  #countBody(res: http.ServerResponse): void {
-    const write = res.write.bind(res);
-    res.write = ((chunk: Buffer | string, ...rest: never[]) => {
-      this.bytesRead += Buffer.byteLength(chunk);
-      return write(chunk, ...rest);
-    }) as typeof res.write;
+    return this.answerWith(
+      req,
+      res,
+      isPartCopy
+        ? this.#copyPart(req, url, copySource)
+        : this.#conditionalGet(url, ifMatch!, req.headers.range),
+    );
   }
 
   async #etagOf(bucket: string, key: string): Promise<string | undefined> {
@@ -157,26 +124,7 @@ export class PartCopyProxy {
   }
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer | string;
-}
-
-function s3Error(status: number, code: string): Answer {
-  return { status, headers: { 'content-type': 'application/xml' }, body: errorXml(code, code) };
-}
-
-function errorXml(code: string, message: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>proxy</RequestId></Error>`;
-}
-
-/** `/bucket/a/b` or `bucket/a/b` → [bucket, a/b] (path-style). */
-function splitPath(path: string): [string, string] {
-  const trimmed = path.replace(/^\/+/, '');
-  const at = trimmed.indexOf('/');
-  return [trimmed.slice(0, at), trimmed.slice(at + 1)];
-}
+const s3Error = (status: number, code: string) => storeError('s3', status, code);
 
 function unquote(etag: string): string {
   return etag.replace(/^"(.*)"$/, '$1');
