@@ -4,6 +4,7 @@ import { environmentLine, GiB, loadAverage, MiB, now, progress, quick } from './
 import { runE2eBench } from './e2e.js';
 import { runRssBench } from './rss.js';
 import { runS3Bench } from './s3.js';
+import { rewrapSizes, runRewrapBench } from './rewrap.js';
 import { runSeekBench } from './seek.js';
 import { type BenchRow, printTable } from './table.js';
 import { uploadCompareSizes } from './upload-compare.js';
@@ -11,7 +12,7 @@ import { runWrapBench } from './wraps.js';
 
 /**
  * `npm run bench [-- [--quick] [part…]]`: the named parts (e2e, wraps, seek, rss, crypto,
- * s3, azure), or every part when none is named, in one run, one table. Each part is also
+ * s3, azure, rewrap), or every part when none is named, in one run, one table. Each part is also
  * runnable alone (`npx tsx bench/e2e.ts`, `seek.ts`, `rss.ts`, `wraps.ts`, `crypto.ts`, `s3.ts`,
  * `azure.ts`).
  */
@@ -51,6 +52,7 @@ const allParts: [string, string, () => Promise<BenchRow[]>][] = [
   ],
   ['s3', 'S3 end to end', () => runS3Bench(uploadCompareSizes(isQuick))],
   ['azure', 'Azure end to end', () => runAzureBench(uploadCompareSizes(isQuick))],
+  ['rewrap', 'rewrap after rotation', () => runRewrapBench(rewrapSizes(isQuick))],
 ];
 
 // Any argument that is not an option names a part to run; a typo must not silently run nothing.

@@ -73,6 +73,8 @@ export const envSchema = z.object({
    * reconciler's sweep removes it. 0: removed at once.
    */
   CUSTODY_KEY_JOB_DELETE_GRACE_SECONDS: z.coerce.number().min(0).default(300),
+  /** Recordings one rewrap, re-encrypt or migrate job works on at once (within its rate). */
+  CUSTODY_KEY_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** Rotation policy: an active storage version's key older than this is reported overdue. */
   CUSTODY_KEY_ROTATION_DAYS: z.coerce.number().positive().default(365),
   /** BullMQ job lock; a crashed worker's job is picked up again after about this long. */

@@ -50,6 +50,8 @@ export interface Config {
     keyHealthIntervalMs: number;
     /** How long a relocated recording's old object is kept after the switch. */
     keyJobDeleteGraceMs: number;
+    /** Recordings a key job works on at once. */
+    keyJobConcurrency: number;
   };
   /** Rotation policy in days: `custody_key_rotation_overdue` compares the active key's age with it. */
   keyRotationDays: number;
@@ -185,6 +187,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, role: Role): Config {
       jobLockMs: e.CUSTODY_JOB_LOCK_MS,
       keyHealthIntervalMs: e.CUSTODY_KEY_HEALTH_INTERVAL_SECONDS * 1000,
       keyJobDeleteGraceMs: e.CUSTODY_KEY_JOB_DELETE_GRACE_SECONDS * 1000,
+      keyJobConcurrency: e.CUSTODY_KEY_JOB_CONCURRENCY,
     },
     keyRotationDays: e.CUSTODY_KEY_ROTATION_DAYS,
     webhooks: {

@@ -326,11 +326,12 @@ describe('key jobs killed mid-way (worker as a child process)', () => {
       const job = await startKeyJob(h, tenantId, { kind: 'rewrap', ratePerSecond: 100 });
       await crashAt(KEY_JOB_CRASH.afterPut);
 
-      // The crash left a verified copy in the new location while its row still names the old one.
+      // The crash left a verified copy in the new location while its row still names the old
+      // one (the job works on several recordings at once: others may be at any step).
       const objects = await localObjects(h, tenantId);
       const doubled = recs.filter((r) => objectsOf(objects, r.id).length === 2);
-      expect(doubled).toHaveLength(1);
-      expect((await row(h, doubled[0]!.id)).storage_version).toBe(1);
+      const versions = await Promise.all(doubled.map(async (r) => (await row(h, r.id)).storage_version));
+      expect(versions).toContain(1);
       expect((await getKeyJob(h, tenantId, job.id)).status).toBe('running');
       await expectPlays(h, key, recs);
 
@@ -375,8 +376,8 @@ describe('key jobs killed mid-way (worker as a child process)', () => {
       // Switched but not cleaned: the row names the new object, the old one is still there.
       const objects = await localObjects(h, tenantId);
       const doubled = recs.filter((r) => objectsOf(objects, r.id).length === 2);
-      expect(doubled).toHaveLength(1);
-      expect((await row(h, doubled[0]!.id)).storage_version).toBe(v2);
+      const versions = await Promise.all(doubled.map(async (r) => (await row(h, r.id)).storage_version));
+      expect(versions).toContain(v2);
       await expectPlays(h, key, recs);
 
       await resumeAndCheck(tenantId, key, job.id, recs, v2, 'recording.migrated');

@@ -35,7 +35,11 @@ export class FaultProxy {
     private readonly upstream: string,
     private readonly dialect: ErrorDialect = 's3',
   ) {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.#handle(req, res);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // A network round trip to a distant store, when asked for (benchmarks): the request waits.
+      if (this.latencyMs > 0) setTimeout(() => this.#handle(req, res), this.latencyMs);
+      else this.#handle(req, res);
+    };
     this.#server = upstream.startsWith('https:')
       ? https.createServer(
           {
@@ -53,6 +57,9 @@ export class FaultProxy {
   }
 
   /** The next `method` request (PUT, HEAD, GET, DELETE, POST) gets `status` with error `code`. */
+  /** Milliseconds every request waits before it is handled (0: none). */
+  latencyMs = 0;
+
   failNext(method: string, code: string, status = 403): void {
     this.#faults.push({ method, status, code });
   }

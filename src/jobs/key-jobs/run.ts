@@ -6,6 +6,7 @@ import { getRecording } from '../../db/recordings.js';
 import { appendAudit } from '../../domain/audit.js';
 import type { KeyJobPayload } from '../../queue/key-jobs.js';
 import { relocateOne } from './relocate.js';
+import { mapLimited } from '../../util/map-limited.js';
 import { settleLeftovers } from './settle.js';
 
 /** Recordings fetched per query; each is re-read just before it is worked on. */
@@ -21,8 +22,9 @@ async function statusOf(db: Db, job: KeyJobRow) {
  * Runs (or resumes) one key job to its end. Resumable at any point: what is done is
  * visible in the rows (a recording on the target version, or this job's settled item),
  * so a re-run after a crash, a retry or a worker shutdown carries on where it was.
- * Paced to `rate_per_second` recordings; stops between recordings when cancelled, or
- * (throwing, so the queue hands it on) when the worker shuts down.
+ * Paced to `rate_per_second` recordings, up to `CUSTODY_KEY_JOB_CONCURRENCY` of them at
+ * once; stops between recordings when cancelled, or (throwing, so the queue hands it on)
+ * when the worker shuts down.
  */
 export async function runKeyJob(ctx: Context, payload: KeyJobPayload, signal?: AbortSignal): Promise<void> {
   const job = await getKeyJob(ctx.db, payload.tenantId, payload.jobId);
@@ -34,30 +36,42 @@ export async function runKeyJob(ctx: Context, payload: KeyJobPayload, signal?: A
   const interval = 1000 / job.rate_per_second;
   let nextStart = Date.now();
   let cursor = '';
-  for (;;) {
+  let stop = false;
+  /** Waits for this recording's turn under the job's rate; false once the job is no longer running. */
+  const turn = async (): Promise<boolean> => {
+    const slot = Math.max(nextStart, Date.now());
+    nextStart = slot + interval;
+    // In steps of at most a second so that a cancel is seen promptly.
+    for (;;) {
+      signal?.throwIfAborted();
+      if (stop || (await statusOf(ctx.db, job)) !== 'running') return false;
+      const wait = slot - Date.now();
+      if (wait <= 0) return true;
+      await delay(Math.min(wait, 1000), undefined, { signal });
+    }
+  };
+  const one = async (id: string): Promise<void> => {
+    if (!(await turn())) {
+      stop = true;
+      return;
+    }
+    // The batch is a snapshot: take the row as it is now.
+    const r = await getRecording(ctx.db, id);
+    if (r?.status !== 'stored' || (job.kind !== 'reencrypt' && r.storage_version === job.target_version))
+      return;
+    const outcome = await relocateOne(ctx, job, r, signal);
+    ctx.metrics.keyJobRecordings.inc({ kind: job.kind, outcome });
+    if (outcome === 'cancelled') stop = true;
+  };
+  while (!stop) {
     const batch = await nextPending(ctx.db, job, cursor, BATCH);
     if (batch.length === 0) break;
-    for (const candidate of batch) {
-      cursor = candidate.id;
-      // Pacing, in steps of at most a second so that a cancel is seen promptly.
-      for (;;) {
-        signal?.throwIfAborted();
-        if ((await statusOf(ctx.db, job)) !== 'running')
-          return void (await settleLeftovers(ctx, job.tenant_id));
-        const wait = nextStart - Date.now();
-        if (wait <= 0) break;
-        await delay(Math.min(wait, 1000), undefined, { signal });
-      }
-      nextStart = Math.max(nextStart, Date.now()) + interval;
-      // The batch is a snapshot: take the row as it is now.
-      const r = await getRecording(ctx.db, candidate.id);
-      if (r?.status !== 'stored' || (job.kind !== 'reencrypt' && r.storage_version === job.target_version))
-        continue;
-      const outcome = await relocateOne(ctx, job, r, signal);
-      ctx.metrics.keyJobRecordings.inc({ kind: job.kind, outcome });
-      if (outcome === 'cancelled') return void (await settleLeftovers(ctx, job.tenant_id));
-    }
+    cursor = batch[batch.length - 1]!.id;
+    // Several recordings at once (each its own items, locks and objects); a failure stops
+    // new ones, and the job is retried from the rows once those in flight have ended.
+    await mapLimited(batch, ctx.config.worker.keyJobConcurrency, (candidate) => one(candidate.id));
   }
+  if (stop) return void (await settleLeftovers(ctx, job.tenant_id));
   await settleLeftovers(ctx, job.tenant_id);
   await finish(ctx, job);
 }
