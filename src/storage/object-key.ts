@@ -100,3 +100,19 @@ function checkSegment(key: string, segment: string): void {
   const problem = keySegmentProblem(segment);
   if (problem) throw new InvalidObjectKeyError(key, problem);
 }
+
+/**
+ * A store prefix as the S3 and Azure targets keep it: `''`, or without leading slashes and
+ * with exactly one trailing slash (`a/b`, `/a/b` and `a/b/` all mean `a/b/`).
+ */
+export function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  assertObjectKey(trimmed);
+  return `${trimmed}/`;
+}
+
+/** Whether a listed name (relative to the prefix) is one the service could have written. */
+export function isUsableKey(key: string): boolean {
+  return key !== '' && key.split('/').every((segment) => keySegmentProblem(segment) === undefined);
+}

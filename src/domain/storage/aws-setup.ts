@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { AWS_API_CALLS } from '../../aws/api-calls.js';
 import { ROLE_ARN } from '../../aws/assume-role.js';
 import { KEY_ARN } from '../../keys/aws-kms/index.js';
-import { normalisePrefix, type S3ObjectLockMode } from '../../storage/s3/s3-storage-target.js';
+import { normalisePrefix } from '../../storage/object-key.js';
+import type { S3ObjectLockMode } from '../../storage/s3/s3-storage-target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const policiesDir = path.resolve(

@@ -1,7 +1,7 @@
 import { Readable, addAbortSignal } from 'node:stream';
 import type { BlobImmutabilityPolicy, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { ObjectNotFoundError, StorageError } from '../../errors.js';
-import { assertObjectKey, assertObjectKeyPrefix, keySegmentProblem } from '../object-key.js';
+import { assertObjectKey, assertObjectKeyPrefix, isUsableKey, normalisePrefix } from '../object-key.js';
 import type { ByteRange, ObjectInfo, PutOptions, Splice, StorageTarget } from '../storage-target.js';
 import { azureCodeOf, isBlobMissing, mapAzureError } from './azure-errors.js';
 import { type AzureSpliceState, COPY_BLOCK_SIZE, putSpliced } from './azure-splice.js';
@@ -97,11 +97,11 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   locationOf(key: string): string {
-    return `${this.container.url}/${this.#fullKey(key)}`;
+    return `${this.container.url}/${this.objectKeyOf(key)}`;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
-    const blob = this.container.getBlockBlobClient(this.#fullKey(key));
+    const blob = this.container.getBlockBlobClient(this.objectKeyOf(key));
     const { signal, contentLength, contentType, metadata } = options;
     signal?.throwIfAborted();
     // An abort destroys the body, which fails the read below; the SDK calls get it too.
@@ -204,7 +204,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   async head(key: string, options: Signal = {}): Promise<ObjectInfo | undefined> {
-    const blob = this.container.getBlobClient(this.#fullKey(key));
+    const blob = this.container.getBlobClient(this.objectKeyOf(key));
     options.signal?.throwIfAborted();
     try {
       const props = await blob.getProperties(abortOptions(options.signal));
@@ -224,7 +224,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   async get(key: string, options: { range?: ByteRange } & Signal = {}): Promise<Readable> {
-    const blob = this.container.getBlobClient(this.#fullKey(key));
+    const blob = this.container.getBlobClient(this.objectKeyOf(key));
     const { range, signal } = options;
     if (range) checkRange(range);
     signal?.throwIfAborted();
@@ -251,7 +251,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
   }
 
   async delete(key: string, options: Signal = {}): Promise<void> {
-    const blob = this.container.getBlobClient(this.#fullKey(key));
+    const blob = this.container.getBlobClient(this.objectKeyOf(key));
     options.signal?.throwIfAborted();
     try {
       // Snapshots go too (Azure refuses to delete a blob that has some otherwise). A blob
@@ -303,7 +303,7 @@ export class AzureBlobStorageTarget implements StorageTarget {
 
   async #setLegalHold(key: string, on: boolean): Promise<void> {
     try {
-      await this.container.getBlobClient(this.#fullKey(key)).setLegalHold(on);
+      await this.container.getBlobClient(this.objectKeyOf(key)).setLegalHold(on);
     } catch (err) {
       throw mapAzureError(err, 'legal-hold');
     }
@@ -325,18 +325,6 @@ export class AzureBlobStorageTarget implements StorageTarget {
       );
     }
   }
-
-  #fullKey(key: string): string {
-    return this.objectKeyOf(key);
-  }
-}
-
-/** `''`, or the prefix without leading slashes and with exactly one trailing slash. */
-export function normalisePrefix(prefix: string): string {
-  const trimmed = prefix.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (trimmed === '') return '';
-  assertObjectKey(trimmed);
-  return `${trimmed}/`;
 }
 
 /**
@@ -350,10 +338,6 @@ export function azureMetadata(metadata: Record<string, string>): Record<string, 
     out[/^[0-9]/.test(safe) ? `_${safe}` : safe] = value;
   }
   return out;
-}
-
-function isUsableKey(key: string): boolean {
-  return key !== '' && key.split('/').every((segment) => keySegmentProblem(segment) === undefined);
 }
 
 function versionOf(versionId: string | undefined, etag: string | undefined): string | undefined {

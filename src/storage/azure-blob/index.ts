@@ -11,5 +11,5 @@ export {
   azureMetadata,
   BLOCK_SIZE,
   MAX_BLOCKS_IN_FLIGHT,
-  normalisePrefix,
 } from './azure-blob-storage-target.js';
+export { normalisePrefix } from '../object-key.js';

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, StorageError } from '../../errors.js';
-import { assertObjectKey, assertObjectKeyPrefix, keySegmentProblem } from '../object-key.js';
+import { assertObjectKey, assertObjectKeyPrefix, isUsableKey, normalisePrefix } from '../object-key.js';
 import type { ByteRange, ObjectInfo, PutOptions, Splice, StorageTarget } from '../storage-target.js';
 import { S3Crc32 } from './checksum.js';
 import { isObjectMissing, mapS3Error } from './s3-errors.js';
@@ -107,11 +107,11 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   locationOf(key: string): string {
-    return `s3://${this.bucket}/${this.#fullKey(key)}`;
+    return `s3://${this.bucket}/${this.objectKeyOf(key)}`;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
-    const Key = this.#fullKey(key);
+    const Key = this.objectKeyOf(key);
     const { signal, contentLength, contentType, metadata } = options;
     signal?.throwIfAborted();
     const lock = this.lockParams(options);
@@ -165,7 +165,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
-    const Key = this.#fullKey(key);
+    const Key = this.objectKeyOf(key);
     options.signal?.throwIfAborted();
     try {
       const out = await this.client.send(
@@ -191,7 +191,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   async get(key: string, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
-    const Key = this.#fullKey(key);
+    const Key = this.objectKeyOf(key);
     const { range, signal } = options;
     if (range) checkRange(range);
     signal?.throwIfAborted();
@@ -223,7 +223,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const Key = this.#fullKey(key);
+    const Key = this.objectKeyOf(key);
     options.signal?.throwIfAborted();
     try {
       // S3 answers 204 for a missing key too, so this is idempotent as it stands.
@@ -283,7 +283,7 @@ export class S3StorageTarget implements StorageTarget {
   }
 
   async #setLegalHold(key: string, on: boolean): Promise<void> {
-    const Key = this.#fullKey(key);
+    const Key = this.objectKeyOf(key);
     try {
       await this.client.send(
         new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key, LegalHold: { Status: on ? 'ON' : 'OFF' } }),
@@ -310,22 +310,6 @@ export class S3StorageTarget implements StorageTarget {
       );
     }
   }
-
-  #fullKey(key: string): string {
-    return this.objectKeyOf(key);
-  }
-}
-
-/** `''`, or the prefix without leading slashes and with exactly one trailing slash. */
-export function normalisePrefix(prefix: string): string {
-  const trimmed = prefix.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (trimmed === '') return '';
-  assertObjectKey(trimmed);
-  return `${trimmed}/`;
-}
-
-function isUsableKey(key: string): boolean {
-  return key !== '' && key.split('/').every((segment) => keySegmentProblem(segment) === undefined);
 }
 
 function versionOf(versionId: string | undefined, etag: string | undefined): string | undefined {
